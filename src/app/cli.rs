@@ -1,0 +1,93 @@
+//! The command line: clap definitions only. What the values mean is decided in `settings`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docker pushx",
+    bin_name = "docker pushx",
+    version,
+    about = "Tag, push and verify an image through the Docker daemon",
+    long_about = "Tag a local image with every name it should be published under, push each through the \
+                  Docker daemon (only missing layers are uploaded), then verify that the registry holds what \
+                  was pushed.",
+    after_help = "Examples:\n  docker pushx myapi:2.3.0 registry.example.com/myteam/myapi:2.3.0\n  \
+                  docker pushx myapi:2.3.0 reg.example.com/team/myapi ghcr.io/me/myapi -t 2.3 -t latest\n  \
+                  docker pushx registry.example.com/myteam/myapi:2.3.0\n  \
+                  docker pushx --format json myapi:2.3.0 reg.example.com/team/myapi:2.3.0",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Local image to publish: name[:tag] or image ID.
+    #[arg(value_name = "SOURCE", required = true)]
+    pub source: Option<String>,
+    /// Where to publish it: full references; one without a tag takes SOURCE's tag. With none,
+    /// SOURCE must name a registry and is pushed as it is.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Also push under this tag in every target repository (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// How many repositories to push to at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// What to check after each push.
+    #[arg(long, value_enum, default_value_t = VerifyMode::Pull)]
+    pub verify: VerifyMode,
+    /// How to show progress on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// How to print the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print only REFERENCE@DIGEST lines on stdout.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// Resolve the tag at the registry and compare digests, then pull by digest and compare image IDs.
+    Pull,
+    /// Resolve the tag at the registry and compare digests.
+    Digest,
+    /// Trust the push stream.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Bars on a terminal, plain lines otherwise.
+    Auto,
+    /// One bar per layer and a total.
+    Tty,
+    /// One line per layer state change and a total every few seconds.
+    Plain,
+    /// One JSON event per line.
+    Json,
+    /// Nothing.
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}

@@ -1,0 +1,143 @@
+//! Commands: argv in, settings resolved once, the command run, the error mapped to an exit code.
+
+pub mod cli;
+pub mod progress;
+pub mod push;
+pub mod settings;
+
+use crate::error::{Error, Kind};
+use crate::protocol::plugin::{self, Invocation};
+use clap::Parser;
+use cli::{Cli, Command};
+use settings::Settings;
+use std::io::Write;
+
+/// The plugin's whole life: returns the process exit code.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let invocation = match plugin::split_argv(&args) {
+        Ok(i) => i,
+        Err(e) => return report(&Error::usage(format!("{e} (see docker pushx --help)"))),
+    };
+    match invocation {
+        // Asked before every `docker pushx` and for `docker --help`: answer from memory,
+        // with no runtime, daemon or keyring.
+        Invocation::Metadata => {
+            let mut out = std::io::stdout().lock();
+            let _ = out
+                .write_all(plugin::METADATA.as_bytes())
+                .and_then(|_| out.flush());
+            0
+        }
+        Invocation::Help(_) => run_cli(vec!["--help".into()]),
+        Invocation::Run(global, rest) => {
+            init_tracing(&global);
+            match parse(rest) {
+                Ok(Some(cli)) => match execute(global, cli) {
+                    Ok(()) => 0,
+                    Err(e) => report(&e),
+                },
+                Ok(None) => 0,
+                Err(e) => report(&e),
+            }
+        }
+    }
+}
+
+fn run_cli(rest: Vec<String>) -> i32 {
+    match parse(rest) {
+        Ok(_) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+/// Parse the plugin's own arguments. `Ok(None)` when help or the version was printed.
+fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
+    match Cli::try_parse_from(std::iter::once("docker pushx".to_string()).chain(rest)) {
+        Ok(cli) => Ok(Some(cli)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            Ok(None)
+        }
+        Err(e) => {
+            // clap's message spans several lines; keep its first, which names the problem.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            Err(Error::usage(format!("{first} (see docker pushx --help)")))
+        }
+    }
+}
+
+fn execute(global: plugin::GlobalFlags, cli: Cli) -> Result<(), Error> {
+    if let Some(Command::Version) = cli.command {
+        println!("docker-pushx {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    let settings = Settings::load(global)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .map_err(|e| Error::other(format!("starting the async runtime: {e}")))?;
+    runtime.block_on(async {
+        tokio::select! {
+            r = push::run(&settings, &cli.push) => r,
+            _ = interrupted() => Err(Error::new(Kind::Interrupted, "interrupted: in-flight pushes were cancelled")),
+        }
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn report(e: &Error) -> i32 {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "docker pushx: {e}");
+    e.exit_code()
+}
+
+/// Logs go to stderr. `RUST_LOG` wins; else docker's `--debug` / `--log-level`; else warnings.
+fn init_tracing(global: &plugin::GlobalFlags) {
+    let level = if global.debug {
+        "debug".to_string()
+    } else {
+        match global.log_level.as_deref() {
+            Some("debug") => "debug".into(),
+            Some("info") => "info".into(),
+            Some("error") | Some("fatal") => "error".into(),
+            _ => "warn".into(),
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("docker_pushx={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

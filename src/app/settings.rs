@@ -1,0 +1,65 @@
+//! The one immutable settings value of a run: docker's global flags resolved into a config
+//! directory, a parsed config.json and a daemon endpoint.
+
+use crate::credentials::{self, Found};
+use crate::daemon::endpoint::{self, ProcessEnv, Resolved};
+use crate::error::{Error, Kind};
+use crate::protocol::config::DockerConfig;
+use crate::protocol::plugin::GlobalFlags;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub global: GlobalFlags,
+    pub config_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub config: DockerConfig,
+    /// `DOCKER_AUTH_CONFIG`, read once.
+    pub auth_config_env: Option<String>,
+    pub endpoint: Resolved,
+}
+
+impl Settings {
+    pub fn load(global: GlobalFlags) -> Result<Settings, Error> {
+        let env = ProcessEnv;
+        let config_dir = endpoint::config_dir(&global, &env);
+        let config_path = config_dir.join("config.json");
+        let config = load_config(&config_path)?;
+        let endpoint = endpoint::resolve(&global, &env, config.current_context())
+            .map_err(|e| Error::new(Kind::Usage, e.to_string()))?;
+        Ok(Settings {
+            global,
+            config_dir,
+            config_path,
+            config,
+            auth_config_env: std::env::var("DOCKER_AUTH_CONFIG").ok(),
+            endpoint,
+        })
+    }
+
+    /// Credentials for a registry key, in the documented order; anonymous when none are found.
+    pub fn credentials_for(&self, key: &str) -> Result<Found, Error> {
+        Ok(
+            credentials::lookup_docker(&self.config, self.auth_config_env.as_deref(), key)?
+                .unwrap_or_else(|| credentials::anonymous(key)),
+        )
+    }
+}
+
+/// Read config.json. A missing file is an empty config; an unreadable or malformed one is an
+/// error, since guessing would push with the wrong credentials or overwrite the user's file.
+pub fn load_config(path: &std::path::Path) -> Result<DockerConfig, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => DockerConfig::parse(&bytes).map_err(|e| {
+            Error::other(format!(
+                "{} is malformed: {e}: fix it or move it aside",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig::default()),
+        Err(e) => Err(Error::other(format!(
+            "cannot read {}: {e}: check its permissions",
+            path.display()
+        ))),
+    }
+}

@@ -1,0 +1,5 @@
+//! The docker CLI plugin: `docker pushx …`.
+
+fn main() {
+    std::process::exit(docker_pushx::app::main());
+}

@@ -1,0 +1,326 @@
+//! The Docker Engine: bollard for the typed calls, the same connection for the streams whose
+//! raw messages docker-pushx must read (bollard's push type drops the layer id and the digest).
+
+pub mod endpoint;
+pub mod transport;
+
+use crate::error::{Error, Kind};
+use crate::protocol::classify::classify;
+use crate::protocol::registry_auth::RegistryAuth;
+use crate::protocol::stream::{Event, Lines, parse_message};
+use bollard::Docker;
+use bytes::Bytes;
+use endpoint::{Endpoint, Resolved};
+use futures::{Stream, StreamExt};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use transport::{Body, Transport, empty_body, full_body};
+
+/// A connected daemon with a negotiated API version.
+pub struct Daemon {
+    docker: Docker,
+    transport: Arc<Transport>,
+    version: String,
+    /// Where it is, for error messages (`unix:///var/run/docker.sock`).
+    pub address: String,
+}
+
+/// Seconds bollard waits for response headers. Push and pull bodies stream for longer and are
+/// not covered (their progress is watched instead).
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+pub fn describe(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Unix(p) => format!("unix://{}", p.display()),
+        Endpoint::Tcp { host, port, tls } => {
+            let h = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            format!(
+                "tcp://{h}:{port}{}",
+                if tls.is_some() { " (TLS)" } else { "" }
+            )
+        }
+    }
+}
+
+impl Daemon {
+    pub async fn connect(resolved: &Resolved) -> Result<Daemon, Error> {
+        let address = describe(&resolved.endpoint);
+        let transport = Arc::new(Transport::new(&resolved.endpoint)?);
+        let t = transport.clone();
+        let docker = Docker::connect_with_custom_transport(
+            move |req: bollard::BollardRequest| {
+                let t = t.clone();
+                async move {
+                    t.send(req)
+                        .await
+                        .map_err(|err| bollard::errors::Error::IOError { err })
+                }
+            },
+            Some("http://docker"),
+            REQUEST_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| Error::other(format!("docker client: {e}")))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| daemon_error(&address, e))?;
+        let v = docker.client_version();
+        let version = format!("{}.{}", v.major_version, v.minor_version);
+        Ok(Daemon {
+            docker,
+            transport,
+            version,
+            address,
+        })
+    }
+
+    pub fn api_version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn bollard(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// `GET /images/{name}/json`: the image's ID, or None when there is no such image.
+    pub async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.docker.inspect_image(name).await {
+            Ok(img) => Ok(img.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(daemon_error(&self.address, e)),
+        }
+    }
+
+    /// `POST /images/{source}/tag?repo=…&tag=…`
+    pub async fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<(), Error> {
+        let opts = bollard::query_parameters::TagImageOptions {
+            repo: Some(repo.into()),
+            tag: Some(tag.into()),
+        };
+        self.docker
+            .tag_image(source, Some(opts))
+            .await
+            .map_err(|e| daemon_error(&self.address, e))
+    }
+
+    /// Whether the daemon keeps images in containerd's store (Engine 29's default).
+    pub async fn image_store(&self) -> Result<&'static str, Error> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| daemon_error(&self.address, e))?;
+        let containerd = info.driver_status.unwrap_or_default().iter().any(|kv| {
+            kv.len() == 2 && kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1"
+        });
+        Ok(if containerd {
+            "containerd"
+        } else {
+            "graphdriver"
+        })
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        auth: Option<&RegistryAuth>,
+        body: Body,
+    ) -> Result<http::Response<hyper::body::Incoming>, Error> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v{}{}", self.version, path_and_query))
+            .header("Content-Type", "application/json");
+        if let Some(auth) = auth {
+            req = req.header("X-Registry-Auth", auth.header().expose());
+        }
+        let req = req
+            .body(body)
+            .map_err(|e| Error::other(format!("building a daemon request: {e}")))?;
+        let res = self
+            .transport
+            .send(req)
+            .await
+            .map_err(|e| unreachable_daemon(&self.address, &e))?;
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        let status = res.status();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        Err(status_error(status, &message))
+    }
+
+    /// `POST /images/{name}/push?tag=…`: the raw progress stream, one chunk at a time.
+    /// The tag is always set: without it the daemon pushes every local tag of the repository.
+    /// Dropping the stream closes the connection, which cancels the push in the daemon.
+    pub async fn push(
+        &self,
+        name: &str,
+        tag: &str,
+        auth: &RegistryAuth,
+    ) -> Result<impl Stream<Item = Result<Bytes, Error>> + use<>, Error> {
+        let q = format!("/images/{name}/push?tag={}", urlencode(tag));
+        let res = self.raw(Method::POST, &q, Some(auth), empty_body()).await?;
+        Ok(body_stream(res))
+    }
+
+    /// `GET /distribution/{name:tag}/json`: the digest the registry holds for a tag, resolved by
+    /// the daemon (with its TLS and insecure-registry settings and the given credentials).
+    pub async fn registry_digest(
+        &self,
+        reference: &str,
+        auth: &RegistryAuth,
+    ) -> Result<String, Error> {
+        let res = self
+            .raw(
+                Method::GET,
+                &format!("/distribution/{reference}/json"),
+                Some(auth),
+                empty_body(),
+            )
+            .await?;
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::new(Kind::Unreachable, e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body.to_bytes())
+            .map_err(|e| Error::other(format!("unreadable answer from the daemon: {e}")))?;
+        v.pointer("/Descriptor/digest")
+            .and_then(|d| d.as_str())
+            .map(String::from)
+            .ok_or_else(|| Error::other("the daemon's answer names no digest"))
+    }
+
+    /// `POST /images/create?fromImage=…&tag=<digest>`: pull by digest, to completion.
+    pub async fn pull(&self, name: &str, digest: &str, auth: &RegistryAuth) -> Result<(), Error> {
+        let q = format!(
+            "/images/create?fromImage={}&tag={}",
+            urlencode(name),
+            urlencode(digest)
+        );
+        let res = self.raw(Method::POST, &q, Some(auth), empty_body()).await?;
+        let mut stream = std::pin::pin!(body_stream(res));
+        let mut lines = Lines::default();
+        while let Some(chunk) = stream.next().await {
+            for line in lines
+                .push(&chunk?)
+                .map_err(|e| Error::other(e.to_string()))?
+            {
+                if let Ok(Event::Error(m)) = parse_message(&line) {
+                    return Err(Error::new(classify(&m), m));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /auth`: have the daemon check credentials against the registry. Returns the
+    /// identity token the registry handed out, if any.
+    pub async fn check_login(&self, auth: &RegistryAuth) -> Result<Option<String>, Error> {
+        let body = full_body(Bytes::from(auth.to_json().expose().to_string()));
+        let res = self.raw(Method::POST, "/auth", None, body).await?;
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::new(Kind::Unreachable, e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap_or_default();
+        Ok(v.get("IdentityToken")
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(String::from))
+    }
+}
+
+fn body_stream(
+    res: http::Response<hyper::body::Incoming>,
+) -> impl Stream<Item = Result<Bytes, Error>> {
+    res.into_body().into_data_stream().map(|r| {
+        r.map_err(|e| {
+            Error::new(
+                Kind::Unreachable,
+                format!("the daemon closed the stream: {e}"),
+            )
+        })
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unreachable_daemon(address: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::new(
+        Kind::Unreachable,
+        format!(
+            "cannot reach the docker daemon at {address} ({e}): start dockerd, or point --host, DOCKER_HOST or --context at a running one"
+        ),
+    )
+}
+
+fn status_error(status: StatusCode, message: &str) -> Error {
+    let kind = match status.as_u16() {
+        400 => Kind::Usage,
+        401 | 403 => Kind::Auth,
+        404 => {
+            let k = classify(message);
+            if k == Kind::Other { Kind::NotFound } else { k }
+        }
+        500..=599 => match classify(message) {
+            Kind::Other => Kind::Other,
+            k => k,
+        },
+        _ => classify(message),
+    };
+    Error::new(kind, message)
+}
+
+/// Map a bollard error: transport failures mean the daemon is unreachable; HTTP errors keep
+/// the daemon's message.
+fn daemon_error(address: &str, e: bollard::errors::Error) -> Error {
+    use bollard::errors::Error as B;
+    match e {
+        B::IOError { err } => unreachable_daemon(address, &err),
+        B::RequestTimeoutError => Error::new(
+            Kind::Unreachable,
+            format!("the docker daemon at {address} did not answer in time"),
+        ),
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => status_error(
+            StatusCode::from_u16(status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &message,
+        ),
+        B::APIVersionParseError {} => Error::other(format!(
+            "the daemon at {address} reported no usable API version"
+        )),
+        other => Error::other(format!("docker daemon at {address}: {other}")),
+    }
+}

@@ -1,0 +1,255 @@
+//! The HTTP connection to the daemon (unix socket, TCP, TCP with TLS), shared by bollard's typed
+//! calls and the few requests whose raw body docker-pushx reads itself.
+
+use crate::daemon::endpoint::{Endpoint, TlsSettings};
+use crate::error::{Error, Kind};
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::{Either, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// bollard's request body type (private in bollard, but `BollardRequest` exposes it).
+pub type Body = Either<
+    Full<Bytes>,
+    StreamBody<Pin<Box<dyn futures::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send>>>,
+>;
+
+pub fn empty_body() -> Body {
+    Either::Left(Full::new(Bytes::new()))
+}
+
+pub fn full_body(b: impl Into<Bytes>) -> Body {
+    Either::Left(Full::new(b.into()))
+}
+
+enum Inner {
+    Unix {
+        client: Client<hyperlocal::UnixConnector, Body>,
+        path: PathBuf,
+    },
+    Http {
+        client: Client<HttpConnector, Body>,
+        authority: String,
+    },
+    Https {
+        client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
+        authority: String,
+    },
+}
+
+/// One connection pool to one daemon. Requests carry only a path; the transport adds the
+/// scheme and address of the endpoint it was built for.
+pub struct Transport {
+    inner: Inner,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Transport {
+    pub fn new(endpoint: &Endpoint) -> Result<Self, Error> {
+        let inner = match endpoint {
+            Endpoint::Unix(path) => Inner::Unix {
+                client: Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector),
+                path: path.clone(),
+            },
+            Endpoint::Tcp { host, port, tls } => {
+                let authority = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                let mut http = HttpConnector::new();
+                http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+                http.set_nodelay(true);
+                match tls {
+                    None => Inner::Http {
+                        client: Client::builder(TokioExecutor::new()).build(http),
+                        authority,
+                    },
+                    Some(tls) => {
+                        http.enforce_http(false);
+                        let config = tls_config(tls)?;
+                        let https = hyper_rustls::HttpsConnectorBuilder::new()
+                            .with_tls_config(config)
+                            .https_only()
+                            .enable_http1()
+                            .wrap_connector(http);
+                        Inner::Https {
+                            client: Client::builder(TokioExecutor::new()).build(https),
+                            authority,
+                        }
+                    }
+                }
+            }
+        };
+        Ok(Transport { inner })
+    }
+
+    /// Send a request whose URI holds only a path and query (any scheme or host is replaced).
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, std::io::Error> {
+        let (mut parts, body) = req.into_parts();
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let res = match &self.inner {
+            Inner::Unix { client, path } => {
+                parts.uri = hyperlocal::Uri::new(path, &pq).into();
+                client.request(Request::from_parts(parts, body)).await
+            }
+            Inner::Http { client, authority } => {
+                parts.uri = uri("http", authority, &pq)?;
+                client.request(Request::from_parts(parts, body)).await
+            }
+            Inner::Https { client, authority } => {
+                parts.uri = uri("https", authority, &pq)?;
+                client.request(Request::from_parts(parts, body)).await
+            }
+        };
+        res.map_err(|e| std::io::Error::other(describe_client_error(&e)))
+    }
+}
+
+fn uri(scheme: &str, authority: &str, pq: &str) -> Result<Uri, std::io::Error> {
+    format!("{scheme}://{authority}{pq}")
+        .parse()
+        .map_err(std::io::Error::other)
+}
+
+/// hyper's own message for a failed connect is "client error (Connect)": the cause chain holds
+/// what a person needs (refused, no such file, certificate).
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut msg = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !msg.contains(&s) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&s);
+        }
+        cur = err.source();
+    }
+    if e.is_connect() {
+        format!("connect: {msg}")
+    } else {
+        msg
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read the daemon TLS {what} {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn tls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::other(format!("TLS setup: {e}")))?;
+    let builder = if tls.verify {
+        let mut roots = rustls::RootCertStore::empty();
+        match &tls.ca {
+            Some(ca) => {
+                for cert in CertificateDer::pem_slice_iter(&read(ca, "CA")?) {
+                    let cert = cert
+                        .map_err(|e| Error::usage(format!("bad CA file {}: {e}", ca.display())))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| Error::usage(format!("bad CA file {}: {e}", ca.display())))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        builder.with_root_certificates(roots)
+    } else {
+        // --tls without --tlsverify: docker encrypts but does not check the daemon's identity.
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    };
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(&read(cert, "certificate")?)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| {
+                        Error::usage(format!("bad certificate {}: {e}", cert.display()))
+                    })?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key, "key")?)
+                .map_err(|e| Error::usage(format!("bad key {}: {e}", key.display())))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| Error::new(Kind::Usage, format!("daemon TLS client certificate: {e}")))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

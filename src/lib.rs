@@ -1,0 +1,12 @@
+//! docker-pushx: tag, push and verify container images through the Docker daemon.
+//!
+//! Layout: `protocol` holds pure formats and rules (no I/O); `daemon`, `credentials` and
+//! `store` are the I/O backends; `app` and `helper` are the two programs that join them.
+
+pub mod app;
+pub mod credentials;
+pub mod daemon;
+pub mod error;
+pub mod helper;
+pub mod protocol;
+pub mod secret;
