@@ -135,6 +135,9 @@ else
 fi
 cargo build --bins --tests --quiet
 status=0
+# A keyring of the run's own: an existing login keyring with another password would stay locked.
+export XDG_DATA_HOME="$W/xdg-data" XDG_STATE_HOME="$W/xdg-state"
+mkdir -p "$XDG_DATA_HOME" "$XDG_STATE_HOME"
 dbus-run-session -- sh -c '
   printf "pushx-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
   exec keyctl session - "$@"' sh "${runner[@]}" || status=$?

@@ -1,0 +1,484 @@
+//! End-to-end: the built plugin against the real Docker engine and real registries.
+
+mod common;
+use common::*;
+
+fn target(t: &serde_json::Value, i: usize) -> &serde_json::Value {
+    &t["targets"][i]
+}
+
+#[test]
+fn fresh_push_then_a_related_image_reuses_layers() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let cfg = Config::new();
+    let repo = unique("e2e/related");
+    let base = random_bytes(300_000);
+    let a = unique("pushx-src-a");
+    build_image(
+        &format!("{a}:1"),
+        &[("base", &base), ("app", &random_bytes(100_000))],
+    );
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        "--progress",
+        "plain",
+        &format!("{a}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    let t = target(&doc, 0);
+    assert_eq!(t["reference"], format!("{reg}/{repo}:1"));
+    assert_eq!(t["status"], "pushed");
+    assert_eq!(t["layers"]["pushed"], 2, "{r:?}");
+    assert_eq!(t["layers"]["existing"], 0);
+    assert!(t["bytes_pushed"].as_u64().unwrap() >= 400_000, "{r:?}");
+    assert_eq!(t["credential_source"], "anonymous");
+    assert_eq!(doc["image_id"], image_id(&format!("{a}:1")));
+    let digest = t["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        registry_digest(&reg, &repo, "1", false, false).as_deref(),
+        Some(digest.as_str())
+    );
+    // Plain progress: one line per layer state change, never a line per byte.
+    assert!(r.stderr.lines().any(|l| l.ends_with(": pushed")), "{r:?}");
+    assert!(r.stderr.lines().count() < 40, "{r:?}");
+
+    // A second image sharing the base layer: only the new layer travels.
+    let b = unique("pushx-src-b");
+    build_image(
+        &format!("{b}:2"),
+        &[("base", &base), ("other", &random_bytes(50_000))],
+    );
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        &format!("{b}:2"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    let t = target(&doc, 0);
+    assert_eq!(t["layers"]["pushed"], 1, "{r:?}");
+    assert_eq!(t["layers"]["existing"], 1, "{r:?}");
+    let bytes = t["bytes_pushed"].as_u64().unwrap();
+    assert!(
+        (50_000..300_000).contains(&bytes),
+        "only the new layer is uploaded: {bytes}"
+    );
+    assert_eq!(
+        registry_digest(&reg, &repo, "2", false, false).as_deref(),
+        t["digest"].as_str()
+    );
+}
+
+#[test]
+fn several_targets_and_tags_at_once() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let auth_reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    let cfg = Config::new();
+    cfg.with_login(&auth_reg);
+    let src = unique("pushx-multi");
+    build_image(&format!("{src}:2.3.0"), &[("f", &random_bytes(64_000))]);
+    let r1 = unique("e2e/multi-a");
+    let r2 = unique("e2e/multi-b");
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        "--progress",
+        "json",
+        &format!("{src}:2.3.0"),
+        &format!("{reg}/{r1}"),
+        &format!("{auth_reg}/{r2}:stable"),
+        "-t",
+        "2.3",
+        "-t",
+        "latest",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    let refs: Vec<&str> = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refs,
+        vec![
+            format!("{reg}/{r1}:2.3.0"),
+            format!("{reg}/{r1}:2.3"),
+            format!("{reg}/{r1}:latest"),
+            format!("{auth_reg}/{r2}:stable"),
+            format!("{auth_reg}/{r2}:2.3"),
+            format!("{auth_reg}/{r2}:latest"),
+        ]
+    );
+    let digest = target(&doc, 0)["digest"].as_str().unwrap();
+    for (i, t) in doc["targets"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(t["status"], "pushed");
+        assert_eq!(t["digest"], digest, "same image, same manifest");
+        let (registry, repo, tag, auth) = if i < 3 {
+            (&reg, &r1, ["2.3.0", "2.3", "latest"][i], false)
+        } else {
+            (&auth_reg, &r2, ["stable", "2.3", "latest"][i - 3], true)
+        };
+        assert_eq!(
+            registry_digest(registry, repo, tag, auth, false).as_deref(),
+            Some(digest),
+            "{registry}/{repo}:{tag}"
+        );
+        if i >= 3 {
+            assert_eq!(t["credential_source"], "docker-config");
+        }
+    }
+    // The extra tags only write a manifest: no layer travels twice.
+    assert_eq!(target(&doc, 1)["layers"]["pushed"], 0);
+    // JSON progress: every stderr line is a JSON event.
+    for line in r.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v["type"].is_string());
+    }
+}
+
+#[test]
+fn verify_modes() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let cfg = Config::new();
+    let src = unique("pushx-verify");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(10_000))]);
+    for (mode, want_ok) in [
+        ("none", serde_json::Value::Null),
+        ("digest", true.into()),
+        ("pull", true.into()),
+    ] {
+        let repo = unique(&format!("e2e/verify-{mode}"));
+        let r = run(cfg.pushx().args([
+            "--format",
+            "json",
+            "--verify",
+            mode,
+            &format!("{src}:1"),
+            &format!("{reg}/{repo}"),
+        ]));
+        assert_eq!(r.code, 0, "{r:?}");
+        let doc = r.json();
+        let v = &target(&doc, 0)["verification"];
+        assert_eq!(v["mode"], mode);
+        assert_eq!(v["ok"], want_ok, "{r:?}");
+    }
+    // --verify pull leaves the image pullable by digest on this daemon.
+    let repo = unique("e2e/verify-pull-check");
+    let r = run(cfg
+        .pushx()
+        .args(["-q", &format!("{src}:1"), &format!("{reg}/{repo}")]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = r.stdout.trim();
+    assert!(
+        line.starts_with(&format!("{reg}/{repo}:1@sha256:")),
+        "{r:?}"
+    );
+    let by_digest = format!("{reg}/{repo}@{}", line.rsplit('@').next().unwrap());
+    assert_eq!(image_id(&by_digest), image_id(&format!("{src}:1")));
+}
+
+#[test]
+fn a_registry_qualified_source_is_pushed_as_it_is() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let cfg = Config::new();
+    let repo = unique("e2e/as-is");
+    let name = format!("{reg}/{repo}:v1");
+    build_image(&name, &[("f", &random_bytes(5_000))]);
+    let r = run(cfg.pushx().args(["-q", "--verify", "digest", &name]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with(&format!("{name}@sha256:")), "{r:?}");
+    assert!(registry_digest(&reg, &repo, "v1", false, false).is_some());
+}
+
+#[test]
+fn through_the_docker_cli_with_global_flags() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let cfg = Config::new();
+    let src = unique("pushx-cli");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    let repo = unique("e2e/cli");
+    let r = run(cfg.docker().args([
+        "--config",
+        cfg.path().to_str().unwrap(),
+        "-D",
+        "-l",
+        "info",
+        "-H",
+        "unix:///var/run/docker.sock",
+        "pushx",
+        "--verify",
+        "digest",
+        "-q",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.starts_with(&format!("{reg}/{repo}:1@sha256:")),
+        "{r:?}"
+    );
+
+    // --context default as well.
+    let repo2 = unique("e2e/cli-ctx");
+    let r = run(cfg.docker().args([
+        "--context",
+        "default",
+        "pushx",
+        "-q",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo2}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+
+    let help = run(cfg.docker().args(["pushx", "--help"]));
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(help.stdout.contains("--verify"), "{help:?}");
+    let help = run(cfg.docker().args(["help", "pushx"]));
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(help.stdout.contains("SOURCE"), "{help:?}");
+    let list = run(cfg.docker().args(["--help"]));
+    assert!(
+        list.stdout.contains("pushx"),
+        "the CLI lists the plugin: {list:?}"
+    );
+
+    // Exit codes pass through the CLI.
+    let r = run(cfg
+        .docker()
+        .args(["pushx", "nope-does-not-exist:1", &format!("{reg}/{repo}")]));
+    assert_eq!(r.code, 4, "{r:?}");
+}
+
+#[test]
+fn metadata_is_instant_and_matches_the_crate() {
+    let cfg = Config::new();
+    let r = run(cfg
+        .pushx()
+        .arg("docker-cli-plugin-metadata")
+        .env("DOCKER_HOST", "unix:///nonexistent"));
+    assert_eq!(r.code, 0);
+    let v = r.json();
+    assert_eq!(v["SchemaVersion"], "0.1.0");
+    assert_eq!(v["Version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["Vendor"], "docker-pushx");
+}
+
+#[test]
+fn a_tls_tcp_daemon_endpoint() {
+    let host = need!("PUSHX_TEST_DOCKER_TLS_HOST");
+    let certs = need!("PUSHX_TEST_DOCKER_CERT_PATH");
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let cfg = Config::new();
+    let src = unique("pushx-tcp");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    // Flags, as docker passes them.
+    let repo = unique("e2e/tcp-flags");
+    let r = run(cfg.pushx().args([
+        "--tlsverify",
+        "--tlscacert",
+        &format!("{certs}/ca.pem"),
+        "--tlscert",
+        &format!("{certs}/cert.pem"),
+        "--tlskey",
+        &format!("{certs}/key.pem"),
+        "-H",
+        &host,
+        "pushx",
+        "-q",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    // Environment, as a shell would set it.
+    let repo = unique("e2e/tcp-env");
+    let r = run(cfg
+        .pushx()
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", &certs)
+        .args(["-q", &format!("{src}:1"), &format!("{reg}/{repo}")]));
+    assert_eq!(r.code, 0, "{r:?}");
+    // Without the client certificate the daemon refuses the connection.
+    let r = run(cfg
+        .pushx()
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", "/nonexistent")
+        .args([
+            "--progress",
+            "quiet",
+            &format!("{src}:1"),
+            &format!("{reg}/{repo}"),
+        ]));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert_one_line_error(&r);
+
+    // A named context pointing at the TLS endpoint, with its TLS files.
+    let ctx = unique("ctx");
+    let id = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(ctx.as_bytes()))
+    };
+    let meta = cfg.path().join("contexts/meta").join(&id);
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("meta.json"),
+        serde_json::json!({"Name": ctx, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": false}}}).to_string(),
+    )
+    .unwrap();
+    let tls = cfg.path().join("contexts/tls").join(&id).join("docker");
+    std::fs::create_dir_all(&tls).unwrap();
+    for f in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::copy(format!("{certs}/{f}"), tls.join(f)).unwrap();
+    }
+    let repo = unique("e2e/tcp-context");
+    let r = run(cfg.docker().args([
+        "--context",
+        &ctx,
+        "pushx",
+        "-q",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn credentials_with_awkward_characters_reach_the_registry() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    assert!(
+        password().contains('>') && password().contains('?'),
+        "the test password must exercise base64url"
+    );
+    let cfg = Config::new();
+    cfg.with_login(&reg);
+    let src = unique("pushx-auth");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    let repo = unique("e2e/auth");
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(target(&r.json(), 0)["credential_source"], "docker-config");
+    assert!(!r.stdout.contains(&password()) && !r.stderr.contains(&password()));
+
+    // DOCKER_AUTH_CONFIG takes precedence over config.json.
+    use base64::Engine;
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user(), password()));
+    let empty = Config::new();
+    let repo = unique("e2e/auth-env");
+    let r = run(empty
+        .pushx()
+        .env(
+            "DOCKER_AUTH_CONFIG",
+            serde_json::json!({"auths": {&reg: {"auth": auth}}}).to_string(),
+        )
+        .args([
+            "--format",
+            "json",
+            &format!("{src}:1"),
+            &format!("{reg}/{repo}"),
+        ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        target(&r.json(), 0)["credential_source"],
+        "docker-auth-config"
+    );
+}
+
+#[test]
+fn a_tls_registry_with_auth() {
+    let reg = need!("PUSHX_TEST_TLS_REGISTRY");
+    let cfg = Config::new();
+    cfg.with_login(&reg);
+    let src = unique("pushx-tls");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    let repo = unique("e2e/tls");
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    assert_eq!(
+        registry_digest(&reg, &repo, "1", true, true).as_deref(),
+        target(&doc, 0)["digest"].as_str()
+    );
+}
+
+#[test]
+fn credentials_from_a_credential_helper() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    // The Go secretservice helper, on the test session's unlocked keyring.
+    let stored = run_with_stdin(
+        std::process::Command::new("docker-credential-secretservice").arg("store"),
+        Some(
+            serde_json::json!({"ServerURL": reg, "Username": user(), "Secret": password()})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(stored.code, 0, "{stored:?}");
+    let cfg = Config::new();
+    cfg.write(&serde_json::json!({"credHelpers": {&reg: "secretservice"}}));
+    let src = unique("pushx-helper");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    let repo = unique("e2e/helper");
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        &format!("{src}:1"),
+        &format!("{reg}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        target(&r.json(), 0)["credential_source"],
+        "helper:secretservice"
+    );
+}
+
+#[test]
+fn partial_failure_exits_7_and_reports_each_target() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let down = need!("PUSHX_TEST_DOWN_REGISTRY");
+    let cfg = Config::new();
+    let src = unique("pushx-partial");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    let ok = unique("e2e/partial");
+    let r = run(cfg.pushx().args([
+        "--format",
+        "json",
+        "--progress",
+        "quiet",
+        &format!("{src}:1"),
+        &format!("{reg}/{ok}"),
+        &format!("{down}/x/y"),
+    ]));
+    assert_eq!(r.code, 7, "{r:?}");
+    let doc = r.json();
+    assert_eq!(target(&doc, 0)["status"], "pushed");
+    assert_eq!(target(&doc, 1)["status"], "failed");
+    assert!(
+        target(&doc, 1)["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{r:?}"
+    );
+    assert_one_line_error(&r);
+}
