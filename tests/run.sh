@@ -1,132 +1,13 @@
 #!/usr/bin/env bash
 # The test command. Run as root on a fresh Debian/Ubuntu machine it installs what is missing,
-# starts a Docker engine (unless one answers), throwaway registries on free 127.0.0.1 ports
-# (plain, htpasswd auth, TLS + auth from a CA made here) and a keyring session, then runs the
-# unit and end-to-end tests. Extra arguments go to the test runner (e.g. a test name filter).
+# starts a Docker engine (unless one answers), throwaway registries and a keyring session (see
+# tests/env.sh), then runs the unit and end-to-end tests. Extra arguments go to the test runner
+# (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. tests/env.sh
 
-log() { printf 'tests/run.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-# --- packages ------------------------------------------------------------------------------
-missing=()
-need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
-need dockerd docker.io
-need docker-registry docker-registry
-need htpasswd apache2-utils
-need openssl openssl
-need curl curl
-need dbus-run-session dbus
-need gnome-keyring-daemon gnome-keyring
-need keyctl keyutils
-need docker-credential-secretservice golang-docker-credential-helpers
-if ((${#missing[@]})); then
-  [[ $(id -u) == 0 ]] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-command -v docker >/dev/null || die "no docker CLI on PATH"
-
-W=$(mktemp -d /tmp/pushx-test.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-
-wait_for() { # wait_for SECONDS CMD...
-  local t=$1; shift
-  for _ in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-
-# --- certificates: one CA for the TLS registry and the daemon's TLS listener -----------------
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pushx test CA" \
-  -keyout "$W/ca-key.pem" -out "$W/ca.pem" 2>/dev/null
-cert() { # cert NAME EXT
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$W/$1-key.pem" -out "$W/$1.csr" 2>/dev/null
-  printf '%s\n' "$2" > "$W/$1.ext"
-  openssl x509 -req -in "$W/$1.csr" -CA "$W/ca.pem" -CAkey "$W/ca-key.pem" -CAcreateserial -days 2 \
-    -extfile "$W/$1.ext" -out "$W/$1.pem" 2>/dev/null
-}
-cert server "subjectAltName=IP:127.0.0.1,DNS:localhost
-extendedKeyUsage=serverAuth"
-cert client "extendedKeyUsage=clientAuth"
-mkdir -p "$W/client-certs"
-cp "$W/ca.pem" "$W/client-certs/ca.pem"
-cp "$W/client.pem" "$W/client-certs/cert.pem"
-cp "$W/client-key.pem" "$W/client-certs/key.pem"
-
-# --- the engine ------------------------------------------------------------------------------
-if docker version >/dev/null 2>&1; then
-  log "using the Docker engine that answers already"
-  if [[ -n ${PUSHX_TEST_DOCKER_TLS_HOST:-} ]]; then
-    export PUSHX_TEST_DOCKER_TLS_HOST PUSHX_TEST_DOCKER_CERT_PATH
-  fi
-else
-  [[ $(id -u) == 0 ]] || die "no Docker engine answers and starting one needs root"
-  DPORT=$(free_port)
-  if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    rm -f /var/run/docker.pid
-  fi
-  log "starting dockerd (unix socket and TLS on 127.0.0.1:$DPORT)"
-  dockerd --bridge=none --iptables=false --ip-masq=false \
-    -H unix:///var/run/docker.sock -H "tcp://127.0.0.1:$DPORT" \
-    --tlsverify --tlscacert "$W/ca.pem" --tlscert "$W/server.pem" --tlskey "$W/server-key.pem" \
-    >"$W/dockerd.log" 2>&1 &
-  PIDS+=($!)
-  wait_for 60 docker version || { tail -n 30 "$W/dockerd.log" >&2; die "dockerd did not come up"; }
-  export PUSHX_TEST_DOCKER_TLS_HOST="tcp://127.0.0.1:$DPORT"
-  export PUSHX_TEST_DOCKER_CERT_PATH="$W/client-certs"
-fi
-
-# --- registries -------------------------------------------------------------------------------
-export PUSHX_TEST_USER=pushx
-export PUSHX_TEST_PASSWORD='p>?~s?>~w?~>d'
-htpasswd -Bbn "$PUSHX_TEST_USER" "$PUSHX_TEST_PASSWORD" > "$W/htpasswd"
-
-registry() { # registry NAME PORT auth(0|1) tls(0|1)
-  local cfg="$W/$1.yml"
-  {
-    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
-    printf 'storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n' "$W/$1-data"
-    printf 'http:\n  addr: 127.0.0.1:%s\n' "$2"
-    if [[ $4 == 1 ]]; then printf '  tls:\n    certificate: %s\n    key: %s\n' "$W/server.pem" "$W/server-key.pem"; fi
-    if [[ $3 == 1 ]]; then printf 'auth:\n  htpasswd:\n    realm: pushx-test\n    path: %s\n' "$W/htpasswd"; fi
-  } > "$cfg"
-  docker-registry serve "$cfg" >"$W/$1.log" 2>&1 &
-  PIDS+=($!)
-  local scheme=http; [[ $4 == 1 ]] && scheme=https
-  wait_for 20 curl -s -o /dev/null --cacert "$W/ca.pem" "$scheme://127.0.0.1:$2/v2/" \
-    || { cat "$W/$1.log" >&2; die "registry $1 did not come up"; }
-}
-P1=$(free_port); registry plain "$P1" 0 0
-P2=$(free_port); registry auth "$P2" 1 0
-P3=$(free_port); registry tls "$P3" 1 1
-mkdir -p "/etc/docker/certs.d/127.0.0.1:$P3"
-cp "$W/ca.pem" "/etc/docker/certs.d/127.0.0.1:$P3/ca.crt"
-export PUSHX_TEST_REGISTRY="127.0.0.1:$P1"
-export PUSHX_TEST_AUTH_REGISTRY="127.0.0.1:$P2"
-export PUSHX_TEST_TLS_REGISTRY="127.0.0.1:$P3"
-export PUSHX_TEST_DOWN_REGISTRY="127.0.0.1:$(free_port)"
-export PUSHX_TEST_CA="$W/ca.pem"
-export PUSHX_TEST_WORKDIR="$W"
-log "registries: plain $P1, auth $P2, tls+auth $P3"
-
-# --- the tests, inside a D-Bus session with an unlocked keyring and a kernel session keyring ---
 export PUSHX_TEST_SECRET_SERVICE=1 PUSHX_TEST_KEYUTILS=1
 if command -v cargo-nextest >/dev/null 2>&1; then
   runner=(cargo nextest run --no-fail-fast "$@")
@@ -135,10 +16,5 @@ else
 fi
 cargo build --bins --tests --quiet
 status=0
-# A keyring of the run's own: an existing login keyring with another password would stay locked.
-export XDG_DATA_HOME="$W/xdg-data" XDG_STATE_HOME="$W/xdg-state"
-mkdir -p "$XDG_DATA_HOME" "$XDG_STATE_HOME"
-dbus-run-session -- sh -c '
-  printf "pushx-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
-  exec keyctl session - "$@"' sh "${runner[@]}" || status=$?
+in_keyring_session "${runner[@]}" || status=$?
 exit "$status"
