@@ -10,3 +10,4 @@ pub mod error;
 pub mod helper;
 pub mod protocol;
 pub mod secret;
+pub mod store;

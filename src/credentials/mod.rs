@@ -2,6 +2,7 @@
 //! keyring store, then docker's configuration (`DOCKER_AUTH_CONFIG`, `credHelpers`,
 //! `credsStore`, `auths`), then anonymous.
 
+pub mod config_file;
 pub mod helper_client;
 
 use crate::error::{Error, Kind};

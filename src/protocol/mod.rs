@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod helper;
 pub mod plugin;
 pub mod reference;
 pub mod registry_auth;

@@ -1,0 +1,150 @@
+//! Editing docker's config.json safely: an advisory lock against other docker-pushx processes,
+//! then a temp file and a rename, keeping unknown keys, the file's mode and owner.
+
+use crate::error::Error;
+use crate::protocol::config::DockerConfig;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// An open edit: holds the lock until dropped.
+pub struct Edit {
+    path: PathBuf,
+    pub config: DockerConfig,
+    /// The bytes read, to skip writing when nothing changed.
+    original: Option<Vec<u8>>,
+    _lock: File,
+}
+
+/// Lock and read config.json for editing. A malformed file is refused, never overwritten.
+pub fn edit(path: &Path) -> Result<Edit, Error> {
+    // docker resolves a symlinked config.json and replaces its target; so do we.
+    let path = match std::fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(_) => path.to_path_buf(),
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    create_dir_private(&dir)?;
+    let lock_path = dir.join(".config.json.pushx-lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::other(format!("cannot lock {}: {e}: check the directory's permissions", path.display())))?;
+    lock.lock().map_err(|e| Error::other(format!("cannot lock {}: {e}", path.display())))?;
+    let (config, original) = match std::fs::read(&path) {
+        Ok(bytes) => {
+            let c = DockerConfig::parse(&bytes).map_err(|e| {
+                Error::other(format!("{} is malformed: {e}: fix it or move it aside (it was left as it is)", path.display()))
+            })?;
+            (c, Some(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (DockerConfig::default(), None),
+        Err(e) => return Err(Error::other(format!("cannot read {}: {e}: check its permissions", path.display()))),
+    };
+    Ok(Edit { path, config, original, _lock: lock })
+}
+
+fn create_dir_private(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(|e| Error::other(format!("cannot create {}: {e}", dir.display())))
+}
+
+impl Edit {
+    /// Write the edited config, atomically. Returns false when there was nothing to change.
+    pub fn save(self) -> Result<bool, Error> {
+        let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(self.config.doc.clone()))
+            .map_err(|e| Error::other(e.to_string()))?;
+        text.push('\n');
+        if self.original.as_deref() == Some(text.as_bytes()) {
+            return Ok(false);
+        }
+        if let Some(orig) = &self.original {
+            // Re-serialising an unchanged document may still reformat it: compare values.
+            if DockerConfig::parse(orig).map(|c| c.doc == self.config.doc).unwrap_or(false) {
+                return Ok(false);
+            }
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(".config.json.pushx-{}.tmp", std::process::id()));
+        let fail = |e: std::io::Error| Error::other(format!("cannot write {}: {e}", self.path.display()));
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp).or_else(|_| {
+                std::fs::remove_file(&tmp)?;
+                OpenOptions::new().write(true).create_new(true).open(&tmp)
+            })?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                match std::fs::metadata(&self.path) {
+                    Ok(m) => {
+                        f.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+                        // Keep the owner when root edits a user's file (e.g. under sudo).
+                        let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+                    }
+                    Err(_) => f.set_permissions(std::fs::Permissions::from_mode(0o600))?,
+                }
+            }
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            fail(e)
+        })?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_unknown_keys_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        std::fs::write(&p, br#"{"auths":{},"psFormat":"x","plugins":{"a":{"b":"c"}}}"#).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let mut e = edit(&p).unwrap();
+        e.config.doc.insert("credsStore".into(), "pushx".into());
+        assert!(e.save().unwrap());
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(v["psFormat"], "x");
+        assert_eq!(v["plugins"]["a"]["b"], "c");
+        assert_eq!(v["credsStore"], "pushx");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn new_file_is_private_and_malformed_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/config.json");
+        let mut e = edit(&p).unwrap();
+        e.config.doc.insert("credsStore".into(), "pushx".into());
+        e.save().unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::write(&p, b"{nope").unwrap();
+        assert!(edit(&p).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"{nope");
+    }
+
+    #[test]
+    fn unchanged_is_not_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        std::fs::write(&p, b"{ \"a\" : 1 }").unwrap();
+        assert!(!edit(&p).unwrap().save().unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"{ \"a\" : 1 }");
+    }
+}
