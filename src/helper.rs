@@ -1,26 +1,324 @@
-//! `docker-credential-pushx`: the credential-helper protocol over pushx's keyring store.
+//! `docker-credential-pushx`: the credential-helper protocol served from pushx's keyring stores.
+//! Everything the CLI reads goes to stdout (errors too, with exit 1), as docker expects.
 
-use std::io::Write;
+use crate::credentials::keyring;
+use crate::protocol::helper::{self as proto, Verb};
+use crate::store::{Credential, CredentialStore, StoreChoice};
+use std::io::{Read, Write};
+
+const NAME: &str = "docker-credential-pushx";
+
+/// The stores one helper call uses: where `store` writes, and where the others look.
+pub struct Stores {
+    pub write: Result<Box<dyn CredentialStore>, String>,
+    pub read: Vec<Box<dyn CredentialStore>>,
+    /// Printed on stderr (the user's terminal) when a login is written.
+    pub warning: Option<String>,
+}
+
+impl Stores {
+    pub fn open(choice: StoreChoice, verb: Verb) -> Stores {
+        let read = if verb == Verb::Store {
+            Vec::new()
+        } else {
+            keyring::stores_for_lookup(choice)
+        };
+        let (write, warning) = if verb == Verb::Store {
+            match keyring::open(choice) {
+                Ok((s, w)) => (Ok(s), w),
+                Err(e) => (Err(e.message), None),
+            }
+        } else {
+            (Err(String::new()), None)
+        };
+        Stores {
+            write,
+            read,
+            warning,
+        }
+    }
+}
 
 /// The helper's whole life: returns the process exit code.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut out = std::io::stdout().lock();
-    match args.first().map(String::as_str) {
-        Some("version") | Some("--version") | Some("-v") => {
-            let _ = writeln!(
-                out,
-                "docker-credential-pushx (docker-pushx) {}",
-                env!("CARGO_PKG_VERSION")
-            );
+    let usage = format!("Usage: {NAME} <store|get|erase|list|version>\n");
+    let verb = match args.as_slice() {
+        [a] if a == "--help" || a == "-h" => {
+            let _ = out.write_all(usage.as_bytes());
+            return 0;
+        }
+        [a] => match Verb::parse(a) {
+            Some(v) => v,
+            None => return answer(&mut out, &format!("{NAME}: unknown action: {a}"), 1),
+        },
+        _ => return answer(&mut out, usage.trim_end(), 1),
+    };
+    if verb == Verb::Version {
+        return answer(
+            &mut out,
+            &format!("{NAME} (docker-pushx) {}", env!("CARGO_PKG_VERSION")),
+            0,
+        );
+    }
+    let mut input = Vec::new();
+    let limit = proto::MAX_INPUT as u64 + 1;
+    if verb != Verb::List {
+        if let Err(e) = std::io::stdin().lock().take(limit).read_to_end(&mut input) {
+            return answer(&mut out, &format!("reading the request: {e}"), 1);
+        }
+    }
+    if input.len() > proto::MAX_INPUT {
+        return answer(
+            &mut out,
+            &format!("the request is larger than {} KiB", proto::MAX_INPUT / 1024),
+            1,
+        );
+    }
+    let choice = match keyring::choice(None) {
+        Ok(c) => c,
+        Err(e) => return answer(&mut out, &e.message, 1),
+    };
+    let stores = Stores::open(choice, verb);
+    serve(
+        verb,
+        &input,
+        &stores,
+        &mut out,
+        &mut std::io::stderr().lock(),
+    )
+}
+
+fn answer(out: &mut dyn Write, text: &str, code: i32) -> i32 {
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+    code
+}
+
+/// Run one verb against `stores`: the protocol's logic, with no process globals.
+pub fn serve(
+    verb: Verb,
+    input: &[u8],
+    stores: &Stores,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    match verb {
+        Verb::Version => answer(
+            out,
+            &format!("{NAME} (docker-pushx) {}", env!("CARGO_PKG_VERSION")),
+            0,
+        ),
+        Verb::Store => {
+            let creds = match proto::parse_store(input) {
+                Ok(c) => c,
+                Err(e) => return answer(out, &e, 1),
+            };
+            let store = match &stores.write {
+                Ok(s) => s,
+                Err(e) => return answer(out, e, 1),
+            };
+            let cred = Credential {
+                server: creds.server_url,
+                username: creds.username,
+                secret: creds.secret,
+            };
+            match store.store(&cred) {
+                Ok(()) => {
+                    if let Some(w) = &stores.warning {
+                        let _ = writeln!(err, "{NAME}: warning: {w}");
+                    }
+                    0
+                }
+                Err(e) => answer(out, &crate::error::one_line(&e.to_string()), 1),
+            }
+        }
+        Verb::Get => {
+            let key = match proto::parse_server(input) {
+                Ok(k) => k,
+                Err(e) => return answer(out, &e, 1),
+            };
+            for s in &stores.read {
+                match s.get(&key) {
+                    Ok(Some(c)) => {
+                        let a = proto::get_answer(&key, &c.username, &c.secret);
+                        let _ = out
+                            .write_all(a.expose().as_bytes())
+                            .and_then(|_| out.flush());
+                        return 0;
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.is_unavailable() => {}
+                    Err(e) => return answer(out, &crate::error::one_line(&e.to_string()), 1),
+                }
+            }
+            // With no usable store there is nothing to find: docker then goes on anonymously,
+            // as it should for public images, instead of failing every pull.
+            answer(out, proto::NOT_FOUND, 1)
+        }
+        Verb::Erase => {
+            let key = match proto::parse_server(input) {
+                Ok(k) => k,
+                Err(e) => return answer(out, &e, 1),
+            };
+            let mut erased = false;
+            for s in &stores.read {
+                match s.erase(&key) {
+                    Ok(true) => erased = true,
+                    Ok(false) => {}
+                    Err(e) if e.is_unavailable() => {}
+                    Err(e) => return answer(out, &crate::error::one_line(&e.to_string()), 1),
+                }
+            }
+            if erased {
+                0
+            } else {
+                answer(out, proto::NOT_FOUND, 1)
+            }
+        }
+        Verb::List => {
+            let mut all: Vec<(String, String)> = Vec::new();
+            for s in &stores.read {
+                match s.list() {
+                    Ok(entries) => {
+                        for (server, user) in entries {
+                            if !all.iter().any(|(k, _)| *k == server) {
+                                all.push((server, user));
+                            }
+                        }
+                    }
+                    Err(e) if e.is_unavailable() => {}
+                    Err(e) => return answer(out, &crate::error::one_line(&e.to_string()), 1),
+                }
+            }
+            let _ = out
+                .write_all(proto::list_answer(&all).as_bytes())
+                .and_then(|_| out.flush());
             0
         }
-        _ => {
-            let _ = writeln!(
-                out,
-                "Usage: docker-credential-pushx <store|get|erase|list|version>"
-            );
-            1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn stores(m: &MemoryStore) -> Stores {
+        Stores {
+            write: Ok(Box::new(m.clone())),
+            read: vec![Box::new(m.clone())],
+            warning: None,
         }
+    }
+
+    fn call(verb: Verb, input: &str, s: &Stores) -> (i32, String) {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = serve(verb, input.as_bytes(), s, &mut out, &mut err);
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn store_get_list_erase() {
+        let m = MemoryStore::default();
+        let s = stores(&m);
+        let (c, o) = call(
+            Verb::Store,
+            r#"{"ServerURL":"https://index.docker.io/v1/","Username":"u","Secret":"p>?~"}"#,
+            &s,
+        );
+        assert_eq!((c, o.as_str()), (0, ""));
+        let (c, o) = call(Verb::Get, "https://index.docker.io/v1/", &s);
+        assert_eq!(c, 0);
+        let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+        assert_eq!(
+            (
+                v["ServerURL"].as_str(),
+                v["Username"].as_str(),
+                v["Secret"].as_str()
+            ),
+            (Some("https://index.docker.io/v1/"), Some("u"), Some("p>?~"))
+        );
+        assert_eq!(
+            call(Verb::List, "unused", &s),
+            (0, "{\"https://index.docker.io/v1/\":\"u\"}\n".into())
+        );
+        assert_eq!(call(Verb::Erase, "https://index.docker.io/v1/", &s).0, 0);
+        assert_eq!(
+            call(Verb::Get, "https://index.docker.io/v1/", &s),
+            (1, format!("{}\n", proto::NOT_FOUND))
+        );
+        assert_eq!(
+            call(Verb::Erase, "https://index.docker.io/v1/", &s),
+            (1, format!("{}\n", proto::NOT_FOUND))
+        );
+    }
+
+    #[test]
+    fn keys_are_verbatim_and_tokens_kept() {
+        let m = MemoryStore::default();
+        let s = stores(&m);
+        call(
+            Verb::Store,
+            r#"{"ServerURL":"https://index.docker.io/v1/access-token","Username":"<token>","Secret":"t"}"#,
+            &s,
+        );
+        assert_eq!(call(Verb::Get, "https://index.docker.io/v1/", &s).0, 1);
+        let (c, o) = call(Verb::Get, "https://index.docker.io/v1/access-token", &s);
+        assert_eq!(c, 0);
+        assert!(o.contains("\"Username\":\"<token>\""));
+    }
+
+    #[test]
+    fn bad_requests_store_nothing() {
+        let m = MemoryStore::default();
+        let s = stores(&m);
+        let big = "x".repeat(100_000);
+        for (verb, input, want) in [
+            (Verb::Store, "", None),
+            (Verb::Store, "garbage", None),
+            (
+                Verb::Store,
+                r#"{"ServerURL":"","Username":"u","Secret":"s"}"#,
+                Some(proto::NO_SERVER_URL),
+            ),
+            (
+                Verb::Store,
+                r#"{"ServerURL":"r","Username":"","Secret":"s"}"#,
+                Some(proto::NO_USERNAME),
+            ),
+            (Verb::Get, "", Some(proto::NO_SERVER_URL)),
+            (Verb::Erase, "  \n", Some(proto::NO_SERVER_URL)),
+            (Verb::Store, big.as_str(), None),
+        ] {
+            let (c, o) = call(verb, input, &s);
+            assert_eq!(c, 1, "{verb:?} {input:.20}");
+            assert_eq!(o.lines().count(), 1, "one line: {o}");
+            if let Some(w) = want {
+                assert_eq!(o.trim(), w);
+            }
+        }
+        assert_eq!(call(Verb::List, "unused", &s).1, "{}\n");
+    }
+
+    #[test]
+    fn no_usable_store() {
+        let s = Stores {
+            write: Err("no credential store is usable: x".into()),
+            read: vec![],
+            warning: None,
+        };
+        assert_eq!(
+            call(Verb::Get, "r", &s),
+            (1, format!("{}\n", proto::NOT_FOUND))
+        );
+        let (c, o) = call(
+            Verb::Store,
+            r#"{"ServerURL":"r","Username":"u","Secret":"s"}"#,
+            &s,
+        );
+        assert_eq!((c, o.trim()), (1, "no credential store is usable: x"));
+        assert_eq!(call(Verb::List, "", &s), (0, "{}\n".into()));
     }
 }

@@ -28,8 +28,71 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Log in to a registry; the login is kept in the OS keyring.
+    Login(LoginArgs),
+    /// Remove a registry login from the OS keyring.
+    Logout(LogoutArgs),
+    /// List the logins kept by docker-pushx (never the secrets).
+    Logins(LoginsArgs),
+    /// Point docker at docker-credential-pushx (credsStore, or credHelpers per registry).
+    Configure(ConfigureArgs),
+    /// Move logins kept in plain text in config.json, or in another helper, into the keyring.
+    Import(ImportArgs),
+    /// Check the daemon, the credential stores and docker's configuration.
+    Doctor,
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Where logins are kept: auto, secret-service or keyutils [env: PUSHX_CREDENTIAL_STORE]
+    #[arg(long, value_name = "STORE")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry (host[:port]); Docker Hub when omitted.
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+    /// User name (asked on a terminal when omitted).
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password (or token) from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry (host[:port]); Docker Hub when omitted.
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginsArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    /// Use docker-credential-pushx only for this registry (repeatable); without it, for all.
+    #[arg(long = "registry", value_name = "HOST")]
+    pub registries: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Show what would move, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,9 @@
 //! Commands: argv in, settings resolved once, the command run, the error mapped to an exit code.
 
 pub mod cli;
+pub mod configure;
+pub mod doctor;
+pub mod login;
 pub mod progress;
 pub mod push;
 pub mod settings;
@@ -90,9 +93,21 @@ fn execute(global: plugin::GlobalFlags, cli: Cli) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::other(format!("starting the async runtime: {e}")))?;
     runtime.block_on(async {
+        let work = async {
+            match &cli.command {
+                None => push::run(&settings, &cli.push).await,
+                Some(Command::Login(a)) => login::login(&settings, a).await,
+                Some(Command::Logout(a)) => login::logout(a).await,
+                Some(Command::Logins(a)) => login::logins(a).await,
+                Some(Command::Configure(a)) => configure::configure(&settings, a),
+                Some(Command::Import(a)) => configure::import(&settings, a),
+                Some(Command::Doctor) => doctor::doctor(&settings).await,
+                Some(Command::Version) => Ok(()),
+            }
+        };
         tokio::select! {
-            r = push::run(&settings, &cli.push) => r,
-            _ = interrupted() => Err(Error::new(Kind::Interrupted, "interrupted: in-flight pushes were cancelled")),
+            r = work => r,
+            _ = interrupted() => Err(Error::new(Kind::Interrupted, "interrupted: in-flight work was cancelled")),
         }
     })
 }
@@ -138,6 +153,7 @@ fn init_tracing(global: &plugin::GlobalFlags) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

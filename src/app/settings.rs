@@ -1,7 +1,7 @@
 //! The one immutable settings value of a run: docker's global flags resolved into a config
 //! directory, a parsed config.json and a daemon endpoint.
 
-use crate::credentials::{self, Found};
+use crate::credentials::{self, Found, keyring};
 use crate::daemon::endpoint::{self, ProcessEnv, Resolved};
 use crate::error::{Error, Kind};
 use crate::protocol::config::DockerConfig;
@@ -17,6 +17,8 @@ pub struct Settings {
     /// `DOCKER_AUTH_CONFIG`, read once.
     pub auth_config_env: Option<String>,
     pub endpoint: Resolved,
+    /// `PUSHX_CREDENTIAL_STORE`, or auto.
+    pub store: crate::store::StoreChoice,
 }
 
 impl Settings {
@@ -34,11 +36,19 @@ impl Settings {
             config,
             auth_config_env: std::env::var("DOCKER_AUTH_CONFIG").ok(),
             endpoint,
+            store: keyring::choice(None)?,
         })
     }
 
     /// Credentials for a registry key, in the documented order; anonymous when none are found.
+    /// Blocking: keyring and helper calls.
     pub fn credentials_for(&self, key: &str) -> Result<Found, Error> {
+        if let Some((c, kind)) = keyring::lookup(self.store, key)? {
+            return Ok(Found {
+                auth: credentials::to_auth(key, &c.username, c.secret),
+                source: keyring::source_name(kind),
+            });
+        }
         Ok(
             credentials::lookup_docker(&self.config, self.auth_config_env.as_deref(), key)?
                 .unwrap_or_else(|| credentials::anonymous(key)),

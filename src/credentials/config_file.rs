@@ -23,7 +23,10 @@ pub fn edit(path: &Path) -> Result<Edit, Error> {
         Ok(p) => p,
         Err(_) => path.to_path_buf(),
     };
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     create_dir_private(&dir)?;
     let lock_path = dir.join(".config.json.pushx-lock");
     let lock = OpenOptions::new()
@@ -31,19 +34,38 @@ pub fn edit(path: &Path) -> Result<Edit, Error> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| Error::other(format!("cannot lock {}: {e}: check the directory's permissions", path.display())))?;
-    lock.lock().map_err(|e| Error::other(format!("cannot lock {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::other(format!(
+                "cannot lock {}: {e}: check the directory's permissions",
+                path.display()
+            ))
+        })?;
+    lock.lock()
+        .map_err(|e| Error::other(format!("cannot lock {}: {e}", path.display())))?;
     let (config, original) = match std::fs::read(&path) {
         Ok(bytes) => {
             let c = DockerConfig::parse(&bytes).map_err(|e| {
-                Error::other(format!("{} is malformed: {e}: fix it or move it aside (it was left as it is)", path.display()))
+                Error::other(format!(
+                    "{} is malformed: {e}: fix it or move it aside (it was left as it is)",
+                    path.display()
+                ))
             })?;
             (c, Some(bytes))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (DockerConfig::default(), None),
-        Err(e) => return Err(Error::other(format!("cannot read {}: {e}: check its permissions", path.display()))),
+        Err(e) => {
+            return Err(Error::other(format!(
+                "cannot read {}: {e}: check its permissions",
+                path.display()
+            )));
+        }
     };
-    Ok(Edit { path, config, original, _lock: lock })
+    Ok(Edit {
+        path,
+        config,
+        original,
+        _lock: lock,
+    })
 }
 
 fn create_dir_private(dir: &Path) -> Result<(), Error> {
@@ -54,32 +76,42 @@ fn create_dir_private(dir: &Path) -> Result<(), Error> {
     b.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(|e| Error::other(format!("cannot create {}: {e}", dir.display())))
+    b.create(dir)
+        .map_err(|e| Error::other(format!("cannot create {}: {e}", dir.display())))
 }
 
 impl Edit {
     /// Write the edited config, atomically. Returns false when there was nothing to change.
     pub fn save(self) -> Result<bool, Error> {
-        let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(self.config.doc.clone()))
-            .map_err(|e| Error::other(e.to_string()))?;
+        let mut text =
+            serde_json::to_string_pretty(&serde_json::Value::Object(self.config.doc.clone()))
+                .map_err(|e| Error::other(e.to_string()))?;
         text.push('\n');
         if self.original.as_deref() == Some(text.as_bytes()) {
             return Ok(false);
         }
         if let Some(orig) = &self.original {
             // Re-serialising an unchanged document may still reformat it: compare values.
-            if DockerConfig::parse(orig).map(|c| c.doc == self.config.doc).unwrap_or(false) {
+            if DockerConfig::parse(orig)
+                .map(|c| c.doc == self.config.doc)
+                .unwrap_or(false)
+            {
                 return Ok(false);
             }
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let tmp = dir.join(format!(".config.json.pushx-{}.tmp", std::process::id()));
-        let fail = |e: std::io::Error| Error::other(format!("cannot write {}: {e}", self.path.display()));
+        let fail =
+            |e: std::io::Error| Error::other(format!("cannot write {}: {e}", self.path.display()));
         let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp).or_else(|_| {
-                std::fs::remove_file(&tmp)?;
-                OpenOptions::new().write(true).create_new(true).open(&tmp)
-            })?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .or_else(|_| {
+                    std::fs::remove_file(&tmp)?;
+                    OpenOptions::new().write(true).create_new(true).open(&tmp)
+                })?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -113,7 +145,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("config.json");
-        std::fs::write(&p, br#"{"auths":{},"psFormat":"x","plugins":{"a":{"b":"c"}}}"#).unwrap();
+        std::fs::write(
+            &p,
+            br#"{"auths":{},"psFormat":"x","plugins":{"a":{"b":"c"}}}"#,
+        )
+        .unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
         let mut e = edit(&p).unwrap();
         e.config.doc.insert("credsStore".into(), "pushx".into());
@@ -122,7 +158,10 @@ mod tests {
         assert_eq!(v["psFormat"], "x");
         assert_eq!(v["plugins"]["a"]["b"], "c");
         assert_eq!(v["credsStore"], "pushx");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
     }
 
     #[test]
@@ -133,7 +172,10 @@ mod tests {
         let mut e = edit(&p).unwrap();
         e.config.doc.insert("credsStore".into(), "pushx".into());
         e.save().unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::write(&p, b"{nope").unwrap();
         assert!(edit(&p).is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"{nope");

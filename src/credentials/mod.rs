@@ -4,6 +4,7 @@
 
 pub mod config_file;
 pub mod helper_client;
+pub mod keyring;
 
 use crate::error::{Error, Kind};
 use crate::protocol::config::{DockerConfig, auth_entry_in};

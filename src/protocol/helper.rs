@@ -55,9 +55,11 @@ struct Wire {
 
 /// Parse `store`'s JSON. The errors carry none of the input: it holds the secret.
 pub fn parse_store(input: &[u8]) -> Result<Credentials, String> {
-    let text = std::str::from_utf8(input).map_err(|_| "the credentials are not UTF-8 text".to_string())?;
-    let w: Wire = serde_json::from_str(text.trim())
-        .map_err(|_| "the credentials are not a JSON object with ServerURL, Username and Secret".to_string())?;
+    let text =
+        std::str::from_utf8(input).map_err(|_| "the credentials are not UTF-8 text".to_string())?;
+    let w: Wire = serde_json::from_str(text.trim()).map_err(|_| {
+        "the credentials are not a JSON object with ServerURL, Username and Secret".to_string()
+    })?;
     let secret = Secret::new(w.secret);
     if w.server_url.trim().is_empty() {
         return Err(NO_SERVER_URL.into());
@@ -65,13 +67,18 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, String> {
     if w.username.trim().is_empty() {
         return Err(NO_USERNAME.into());
     }
-    Ok(Credentials { server_url: w.server_url.trim().to_string(), username: w.username, secret })
+    Ok(Credentials {
+        server_url: w.server_url.trim().to_string(),
+        username: w.username,
+        secret,
+    })
 }
 
 /// Parse the server key `get` and `erase` receive: the bare key, kept verbatim but for
 /// surrounding whitespace (the CLI sends no newline; people typing do).
 pub fn parse_server(input: &[u8]) -> Result<String, String> {
-    let text = std::str::from_utf8(input).map_err(|_| "the server URL is not UTF-8 text".to_string())?;
+    let text =
+        std::str::from_utf8(input).map_err(|_| "the server URL is not UTF-8 text".to_string())?;
     let key = text.trim();
     if key.is_empty() {
         return Err(NO_SERVER_URL.into());
@@ -90,8 +97,10 @@ pub fn get_answer(server_url: &str, username: &str, secret: &Secret) -> Secret {
 
 /// `list`'s answer: server key → username.
 pub fn list_answer(entries: &[(String, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> =
-        entries.iter().map(|(s, u)| (s.clone(), serde_json::Value::String(u.clone()))).collect();
+    let map: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|(s, u)| (s.clone(), serde_json::Value::String(u.clone())))
+        .collect();
     format!("{}\n", serde_json::Value::Object(map))
 }
 
@@ -101,7 +110,14 @@ mod tests {
 
     #[test]
     fn verbs() {
-        for (s, v) in [("store", Verb::Store), ("get", Verb::Get), ("erase", Verb::Erase), ("list", Verb::List), ("version", Verb::Version), ("-v", Verb::Version)] {
+        for (s, v) in [
+            ("store", Verb::Store),
+            ("get", Verb::Get),
+            ("erase", Verb::Erase),
+            ("list", Verb::List),
+            ("version", Verb::Version),
+            ("-v", Verb::Version),
+        ] {
             assert_eq!(Verb::parse(s), Some(v));
         }
         assert_eq!(Verb::parse("GET"), None);
@@ -110,10 +126,29 @@ mod tests {
     #[test]
     fn store_input() {
         let c = parse_store(br#"{"ServerURL":"https://index.docker.io/v1/access-token","Username":"<token>","Secret":"s3"}"#).unwrap();
-        assert_eq!((c.server_url.as_str(), c.username.as_str(), c.secret.expose()), ("https://index.docker.io/v1/access-token", "<token>", "s3"));
-        assert_eq!(parse_store(br#"{"ServerURL":"","Username":"u","Secret":"s"}"#).unwrap_err(), NO_SERVER_URL);
-        assert_eq!(parse_store(br#"{"ServerURL":"r","Username":"","Secret":"s"}"#).unwrap_err(), NO_USERNAME);
-        for bad in [&b""[..], b"garbage", b"[]", b"\xff\xfe", b"{\"ServerURL\":1}"] {
+        assert_eq!(
+            (
+                c.server_url.as_str(),
+                c.username.as_str(),
+                c.secret.expose()
+            ),
+            ("https://index.docker.io/v1/access-token", "<token>", "s3")
+        );
+        assert_eq!(
+            parse_store(br#"{"ServerURL":"","Username":"u","Secret":"s"}"#).unwrap_err(),
+            NO_SERVER_URL
+        );
+        assert_eq!(
+            parse_store(br#"{"ServerURL":"r","Username":"","Secret":"s"}"#).unwrap_err(),
+            NO_USERNAME
+        );
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"[]",
+            b"\xff\xfe",
+            b"{\"ServerURL\":1}",
+        ] {
             let e = parse_store(bad).unwrap_err();
             assert!(!e.is_empty());
         }
@@ -123,7 +158,10 @@ mod tests {
 
     #[test]
     fn server_input_is_trimmed_not_rewritten() {
-        assert_eq!(parse_server(b"  https://reg:5000/v1/ \n").unwrap(), "https://reg:5000/v1/");
+        assert_eq!(
+            parse_server(b"  https://reg:5000/v1/ \n").unwrap(),
+            "https://reg:5000/v1/"
+        );
         assert_eq!(parse_server(b"").unwrap_err(), NO_SERVER_URL);
         assert!(parse_server(b"a\x00b").is_err());
     }
@@ -133,7 +171,10 @@ mod tests {
         let a = get_answer("r:1", "u", &Secret::new("p\"w"));
         let v: serde_json::Value = serde_json::from_str(a.expose()).unwrap();
         assert_eq!(v["Secret"], "p\"w");
-        assert_eq!(list_answer(&[("r:1".into(), "u".into())]), "{\"r:1\":\"u\"}\n");
+        assert_eq!(
+            list_answer(&[("r:1".into(), "u".into())]),
+            "{\"r:1\":\"u\"}\n"
+        );
         assert_eq!(list_answer(&[]), "{}\n");
     }
 }

@@ -1,39 +1,65 @@
 //! The freedesktop Secret Service backend (gnome-keyring, KeePassXC, KWallet) over the D-Bus
-//! session bus, writing items that docker's own `docker-credential-secretservice` can read.
+//! session bus, built on keyring-core with the `zbus-secret-service-keyring-store` crate.
 //!
-//! Item layout (one item per server key, in the default collection):
+//! Item layout (one item per server key, in the default collection), as the store crate
+//! writes it for a keyring-core entry with service `docker-pushx` and user = the server key:
 //!
-//! | attribute     | value                                   | why |
-//! |---------------|-----------------------------------------|-----|
-//! | `xdg:schema`  | `io.docker.Credentials`                 | libsecret adds it to docker's searches |
-//! | `label`       | `Docker Credentials`                    | docker's `list` searches on it |
-//! | `server`      | the server key, verbatim                | docker's and our lookup key |
-//! | `username`    | the registry user name (or `<token>`)   | docker reads the user from it |
-//! | `docker_cli`  | `1`                                     | docker's `get`/`erase` search on it |
-//! | `service`     | `docker-pushx`                          | scopes our searches to our own items |
+//! | attribute  | value                     | owner |
+//! |------------|---------------------------|-------|
+//! | `service`  | `docker-pushx`            | store crate (entry service); scopes every search to our items |
+//! | `username` | the server key, verbatim  | store crate (entry user); our lookup key |
 //!
-//! The item label is `Registry credentials for <server>` (as docker-credential-helpers ≥ 0.9)
-//! and the secret is the password or identity token, content type `text/plain`.
+//! The item label is `docker-pushx credentials for <server>` (keyring-core `label` modifier).
+//! The secret is the JSON `{"Username":…,"Secret":…}` (content type
+//! `application/octet-stream`, set by the store crate).
 //!
-//! We talk to the service through the `secret-service` crate rather than through keyring-core's
-//! `zbus-secret-service-keyring-store`: that store owns the `username` attribute (it holds the
-//! keyring-core "user", which would have to be the server key, so docker's helper would read
-//! the server as the user name), cannot set attributes atomically at creation, and unlocks
-//! locked collections and items, which opens a prompt. Here nothing ever prompts: a locked
-//! default collection is reported as [`StoreError::Unavailable`]. Items written by other
-//! tools (including docker's own helper) are neither listed, returned nor erased: every search
-//! includes `service=docker-pushx`.
+//! Why the user name travels inside the secret: the store crate creates an item with exactly
+//! the `service` and `username` attributes and offers extra attributes only through a second
+//! call (`update_attributes`). Two calls are not atomic: racing `store`s could leave one
+//! writer's secret with another writer's user name, and a fresh item would have no user name
+//! for a moment. One `set_secret` of the JSON is atomic, and gnome-keyring's `replace` keeps
+//! one item per server even when processes race. The price: `list` decrypts each of our items
+//! to read the user name (they are zeroized at once; only the name is kept).
+//!
+//! Compatibility: the store crate owns the `username` attribute, so these items are not in the
+//! layout of docker's `docker-credential-secretservice` (`server`, `username` = registry user,
+//! `docker_cli`, schema `io.docker.Credentials`): docker's helper does not see them, and we
+//! never see, return or erase items of docker's helper or of any other tool (every search
+//! includes `service=docker-pushx`; items without our JSON secret are skipped by `list`).
+//!
+//! Nothing ever prompts. The store crate unlocks whatever it meets locked (search results,
+//! the default collection on create), and an unlock opens a password prompt (or fails or
+//! waits in a headless session). So every call first asks, on a connection of our own
+//! (`secret-service` crate, plain session, per-call D-Bus timeouts; it never unlocks and never
+//! reads a secret), whether the default collection is there and unlocked (on open and before
+//! each `store`) and whether the search the store crate is about to run would match any locked
+//! item; if so the store is reported [`StoreError::Unavailable`] and the store crate is not
+//! called. (A collection locked in the microseconds between the check and the call is the one
+//! remaining window.)
+//!
+//! Deadlines: the store crate connects with zbus defaults (session bus from the environment,
+//! no per-call timeout). Our check connection runs first with [`CALL_TIMEOUT`] per call, so a
+//! missing or silent bus is reported quickly, and every call waits for its result with a
+//! deadline, so a service that stops answering mid-call cannot hang the caller. Because the
+//! store crate always uses the environment's session bus, a store opened for another bus
+//! address ([`StoreOptions::dbus_address`], tests only) that answers is refused.
 //!
 //! Calls block the caller (run them in `spawn_blocking`); the D-Bus work itself happens on a
-//! private thread per store, so each call has a deadline and the store may be dropped anywhere,
-//! including inside an async runtime.
+//! private thread per store that owns both connections, so the store may be dropped anywhere,
+//! including inside an async runtime (zbus's blocking API `block_on`s a tokio runtime of its
+//! own, which panics on a thread of the caller's runtime).
 
-use std::collections::HashMap;
-use std::sync::mpsc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use secret_service::blocking::{Item, SecretService};
+use keyring_core::api::CredentialStoreApi;
+use keyring_core::{Entry, Error as KrError};
+use secret_service::blocking::SecretService;
 use secret_service::{EncryptionType, Error as SsError};
+use serde::{Deserialize, Serialize};
+use zbus_secret_service_keyring_store::Store as KrStore;
+use zbus_secret_service_keyring_store::cred::Wrapper;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Credential, CredentialStore, StoreError, StoreKind, StoreOptions};
@@ -44,10 +70,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Per-call D-Bus timeout for a store opened with [`open`](super::open).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-const SCHEMA: &str = "io.docker.Credentials";
-const DOCKER_LABEL: &str = "Docker Credentials";
+/// The keyring-core service of every entry (item attribute `service`).
 const SERVICE: &str = "docker-pushx";
-const CONTENT_TYPE: &str = "text/plain";
+/// The attribute in which the store crate keeps the keyring-core user: our server key.
+const USER_ATTRIBUTE: &str = "username";
+/// How often an operation is retried when an item vanishes under it (a concurrent erase).
+const ATTEMPTS: usize = 3;
 
 const UNLOCK_HINT: &str =
     "printf '%s' \"$PASSWORD\" | gnome-keyring-daemon --replace --unlock --components=secrets";
@@ -75,6 +103,15 @@ fn locked() -> Unusable {
             "unlock it (log in to the desktop session, or `{UNLOCK_HINT}`; a plain \
              `gnome-keyring-daemon --unlock` does not unlock a daemon that is already running)"
         ),
+    }
+}
+
+fn locked_elsewhere() -> Unusable {
+    Unusable {
+        reason: "some docker-pushx items are in a locked collection".into(),
+        remedy: "unlock that collection (e.g. with seahorse); docker-pushx never unlocks one, \
+                 as that would prompt"
+            .into(),
     }
 }
 
@@ -123,7 +160,8 @@ fn unusable(err: &SsError, bus: &str, timeout: Duration) -> Option<Unusable> {
         (SsError::Unavailable, _) | (SsError::Zbus(zbus::Error::Address(_)), _) => {
             return Some(no_bus("no bus address, or the socket does not exist"));
         }
-        (SsError::Locked, _) => return Some(locked()),
+        // `Prompt`: an unlock prompt was dismissed (the store crate unlocked after all).
+        (SsError::Locked | SsError::Prompt, _) => return Some(locked()),
         (_, Some(std::io::ErrorKind::TimedOut)) => return Some(timed_out()),
         (SsError::Zbus(zbus::Error::InputOutput(e)), _) => return Some(no_bus(&e.to_string())),
         (SsError::Zbus(zbus::Error::Handshake(e)), _) => return Some(no_bus(e)),
@@ -150,6 +188,42 @@ fn unusable(err: &SsError, bus: &str, timeout: Duration) -> Option<Unusable> {
         return Some(timed_out());
     }
     None
+}
+
+/// Turns a keyring-core error from the store crate into a store error. Never shows secret
+/// bytes: `BadEncoding`/`BadDataFormat` carry them (and print them in `Debug`), so they are
+/// wiped here and only named.
+fn keyring_error(err: KrError, ctx: &Ctx, doing: &str) -> StoreError {
+    match err {
+        KrError::NoStorageAccess(inner) | KrError::PlatformFailure(inner) => {
+            match inner.downcast_ref::<SsError>() {
+                Some(e) => ctx.err(e, doing),
+                None => backend(format!("{doing}: {inner}")),
+            }
+        }
+        KrError::BadEncoding(mut bytes) => {
+            bytes.zeroize();
+            backend(format!("{doing}: the stored secret is not valid UTF-8"))
+        }
+        KrError::BadDataFormat(mut bytes, _) => {
+            bytes.zeroize();
+            backend(format!("{doing}: the stored secret is malformed"))
+        }
+        KrError::Ambiguous(items) => backend(format!("{doing}: {} items match", items.len())),
+        other => backend(format!("{doing}: {other}")),
+    }
+}
+
+/// True when the error says the item went away between the store crate's search and its
+/// next call on the item (a concurrent erase).
+fn vanished(err: &KrError) -> bool {
+    let (KrError::PlatformFailure(inner) | KrError::NoStorageAccess(inner)) = err else {
+        return false;
+    };
+    let text = inner.to_string();
+    text.contains("org.freedesktop.Secret.Error.NoSuchObject")
+        || text.contains("org.freedesktop.DBus.Error.UnknownObject")
+        || text.contains("org.freedesktop.DBus.Error.UnknownMethod")
 }
 
 fn bus_description(opts: &StoreOptions) -> String {
@@ -186,14 +260,24 @@ impl Ctx {
     }
 }
 
-type Job = Box<dyn FnOnce(&SecretService<'static>, &Ctx) + Send>;
+/// Both connections; they live and die on the worker thread.
+struct Conn {
+    /// Ours: per-call timeouts, plain session; only reads lock state and searches. Never
+    /// unlocks, never reads or writes a secret.
+    check: SecretService<'static>,
+    /// The keyring-core store: every item read, write and delete.
+    store: Arc<KrStore>,
+}
 
-/// The Secret Service connection lives on its own thread, which runs every call.
+type Job = Box<dyn FnOnce(&Conn, &Ctx) + Send>;
+
+/// The connections live on their own thread, which runs every call.
 ///
 /// zbus's blocking API (with its `tokio` feature) drives a private tokio runtime with
-/// `block_on`, even when a proxy is dropped; on a thread of the caller's runtime that panics
-/// ("Cannot start a runtime from within a runtime"). On this thread nothing zbus does can meet
-/// the caller's runtime, dropping the store is safe anywhere, and every call gets a deadline.
+/// `block_on`, even when a proxy or connection is dropped; on a thread of the caller's runtime
+/// that panics ("Cannot start a runtime from within a runtime"). On this thread nothing zbus
+/// does can meet the caller's runtime, dropping the store is safe anywhere, and every call
+/// gets a deadline (the store crate's own connection has no D-Bus timeout).
 struct Worker {
     jobs: mpsc::Sender<Job>,
     bus: String,
@@ -201,8 +285,8 @@ struct Worker {
 }
 
 impl Worker {
-    /// Connects, opens an encrypted (DH + AES) session and checks the default collection,
-    /// with `timeout` per D-Bus call and `timeout` + 1s overall.
+    /// Connects the check connection (with `timeout` per D-Bus call), checks the default
+    /// collection, then creates the keyring-core store; `timeout` + 1s overall.
     fn start(opts: &StoreOptions, timeout: Duration) -> Result<Self, StoreError> {
         let ctx = Ctx {
             bus: bus_description(opts),
@@ -216,28 +300,17 @@ impl Worker {
         std::thread::Builder::new()
             .name("pushx-secret-service".into())
             .spawn(move || {
-                let connected = (|| {
-                    let builder = match &address {
-                        Some(a) => zbus::blocking::connection::Builder::address(a.as_str()),
-                        None => zbus::blocking::connection::Builder::session(),
-                    };
-                    let conn = builder
-                        .and_then(|b| b.method_timeout(timeout).build())
-                        .map_err(SsError::Zbus)?;
-                    SecretService::connect_with_existing(EncryptionType::Dh, conn)
-                })()
-                .map_err(|e| ctx.err(&e, "connecting"));
-                let ss = match connected {
-                    Ok(ss) => ss,
+                let conn = match connect(address.as_deref(), &ctx) {
+                    Ok(conn) => conn,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(check_default_collection(&ss, &ctx));
+                let _ = ready_tx.send(Ok(()));
                 // Ends when the store (the only sender) is dropped.
                 for job in queue {
-                    job(&ss, &ctx);
+                    job(&conn, &ctx);
                 }
             })
             .map_err(|e| backend(format!("cannot start the Secret Service thread: {e}")))?;
@@ -260,15 +333,15 @@ impl Worker {
     /// Runs `f` on the connection thread and waits for its result.
     fn call<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&SecretService<'static>, &Ctx) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Conn, &Ctx) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.jobs
-            .send(Box::new(move |ss, ctx| {
-                let _ = tx.send(f(ss, ctx));
+            .send(Box::new(move |conn, ctx| {
+                let _ = tx.send(f(conn, ctx));
             }))
             .map_err(|_| backend("the Secret Service connection thread has stopped"))?;
-        // Each D-Bus call has its own timeout; this only catches a call sequence that stalls.
+        // The check calls have their own timeout; this catches a stalled store-crate call.
         let waited = self.deadline * 4;
         rx.recv_timeout(waited).unwrap_or_else(|_| {
             Err(Ctx {
@@ -278,6 +351,32 @@ impl Worker {
             .timed_out(waited))
         })
     }
+}
+
+fn connect(address: Option<&str>, ctx: &Ctx) -> Result<Conn, StoreError> {
+    let builder = match address {
+        Some(a) => zbus::blocking::connection::Builder::address(a),
+        None => zbus::blocking::connection::Builder::session(),
+    };
+    let bus = builder
+        .and_then(|b| b.method_timeout(ctx.timeout).build())
+        .map_err(|e| ctx.err(&SsError::Zbus(e), "connecting"))?;
+    // A plain session: this connection never carries a secret.
+    let check = SecretService::connect_with_existing(EncryptionType::Plain, bus)
+        .map_err(|e| ctx.err(&e, "connecting"))?;
+    check_default_collection(&check, ctx)?;
+    if let Some(a) = address
+        && std::env::var("DBUS_SESSION_BUS_ADDRESS").as_deref() != Ok(a)
+    {
+        return Err(backend(format!(
+            "the keyring-core Secret Service store connects only to the session bus of the \
+             environment (DBUS_SESSION_BUS_ADDRESS), not to {a}"
+        )));
+    }
+    // Connects again (to the environment's session bus) and opens an encrypted session
+    // (DH + AES), through which all secrets travel.
+    let store = KrStore::new().map_err(|e| keyring_error(e, ctx, "connecting"))?;
+    Ok(Conn { check, store })
 }
 
 /// Ok when the default collection exists and is unlocked. Never unlocks (that would prompt).
@@ -292,6 +391,24 @@ fn check_default_collection(ss: &SecretService<'_>, ctx: &Ctx) -> Result<(), Sto
         Ok(true) => Err(locked().into_error()),
         Err(e) => Err(ctx.err(&e, "reading the default collection")),
     }
+}
+
+/// Ok when the search the store crate makes for `server` (or for all our items) matches no
+/// locked item: the store crate would unlock it, and that prompts.
+fn check_search(conn: &Conn, ctx: &Ctx, server: Option<&str>) -> Result<(), StoreError> {
+    let mut attributes = HashMap::from([("service", SERVICE)]);
+    if let Some(server) = server {
+        attributes.insert(USER_ATTRIBUTE, server);
+    }
+    let found = conn
+        .check
+        .search_items(attributes)
+        .map_err(|e| ctx.err(&e, "searching"))?;
+    if found.locked.is_empty() {
+        return Ok(());
+    }
+    check_default_collection(&conn.check, ctx)?;
+    Err(locked_elsewhere().into_error())
 }
 
 /// Usable or why not, with [`PROBE_TIMEOUT`] per D-Bus call.
@@ -312,147 +429,168 @@ impl std::fmt::Debug for SecretServiceStore {
     }
 }
 
-struct Found<'a> {
-    item: Item<'a>,
-    attributes: HashMap<String, String>,
-    order: Order,
+#[derive(Serialize)]
+struct PayloadOut<'a> {
+    #[serde(rename = "Username")]
+    username: &'a str,
+    #[serde(rename = "Secret")]
+    secret: &'a str,
 }
 
-/// Age order of items: modification time (whole seconds), then object path (gnome-keyring
-/// numbers items upwards, so a shorter path is older). Total, so every process agrees.
-type Order = (u64, usize, String);
-
-fn order_of(item: &Item<'_>) -> Order {
-    let path = item.item_path.as_str().to_string();
-    (item.get_modified().unwrap_or(0), path.len(), path)
+/// Deliberately not `Debug`.
+#[derive(Deserialize)]
+struct PayloadIn {
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
 }
 
-/// Our unlocked items matching `attrs` (plus `service=docker-pushx`), oldest first. Locked
-/// matches are never unlocked: if there are only locked ones, the store is unusable.
-fn find<'a>(
-    ss: &'a SecretService<'a>,
-    ctx: &Ctx,
-    mut attrs: HashMap<&str, &str>,
-    doing: &str,
-) -> Result<Vec<Found<'a>>, StoreError> {
-    attrs.insert("service", SERVICE);
-    let result = ss.search_items(attrs).map_err(|e| ctx.err(&e, doing))?;
-    if result.unlocked.is_empty() && !result.locked.is_empty() {
-        return Err(locked().into_error());
-    }
-    let mut found = Vec::with_capacity(result.unlocked.len());
-    for item in result.unlocked {
-        // An item deleted by a concurrent process between search and read is skipped.
-        let Ok(attributes) = item.get_attributes() else {
-            continue;
-        };
-        let order = order_of(&item);
-        found.push(Found {
-            item,
-            attributes,
-            order,
-        });
-    }
-    found.sort_by(|a, b| a.order.cmp(&b.order));
-    Ok(found)
+/// The secret of one of our items, or `None` when it is not our JSON (an item of another
+/// tool that happens to use `service=docker-pushx`).
+fn decode(bytes: Vec<u8>) -> Option<(String, Secret)> {
+    let bytes = Zeroizing::new(bytes);
+    // serde_json's error text could quote secret bytes: never show it.
+    let PayloadIn { username, secret } = serde_json::from_slice(&bytes).ok()?;
+    Some((username, Secret::new(secret)))
 }
 
-fn get(ss: &SecretService<'_>, ctx: &Ctx, server: &str) -> Result<Option<Credential>, StoreError> {
-    let found = find(ss, ctx, HashMap::from([("server", server)]), "searching")?;
-    // Racing `store`s with different user names can leave two items for a moment; the newest
-    // wins (as in `list`), and the next `store` removes the other.
-    for f in found.into_iter().rev() {
-        let Ok(bytes) = f.item.get_secret() else {
-            continue; // deleted meanwhile
-        };
-        let mut bytes = Zeroizing::new(bytes);
-        let secret = match String::from_utf8(std::mem::take(&mut *bytes)) {
-            Ok(s) => Secret::new(s),
-            Err(e) => {
-                e.into_bytes().zeroize();
-                return Err(backend(format!(
-                    "the secret stored for {server:?} is not valid UTF-8"
-                )));
+/// The keyring-core entry for `server`.
+fn entry(conn: &Conn, server: &str) -> Result<Entry, StoreError> {
+    let label = format!("docker-pushx credentials for {server}");
+    conn.store
+        .build(SERVICE, server, Some(&HashMap::from([("label", label.as_str())])))
+        .map_err(|e| backend(format!("building the entry for {server:?}: {e}")))
+}
+
+/// Age order of the items behind search results: gnome-keyring numbers items upwards, so a
+/// shorter, then smaller, object path is older. Total, so every process agrees.
+fn order_of(entry: &Entry) -> (usize, String) {
+    let path = entry
+        .as_any()
+        .downcast_ref::<Wrapper>()
+        .map(Wrapper::get_path)
+        .unwrap_or_default();
+    (path.len(), path)
+}
+
+fn newest_first(mut entries: Vec<Entry>) -> Vec<Entry> {
+    entries.sort_by_cached_key(|e| std::cmp::Reverse(order_of(e)));
+    entries
+}
+
+fn get(conn: &Conn, ctx: &Ctx, server: &str) -> Result<Option<Credential>, StoreError> {
+    let doing = format!("reading the credential for {server:?}");
+    for _ in 0..ATTEMPTS {
+        check_search(conn, ctx, Some(server))?;
+        let bytes = match entry(conn, server)?.get_secret() {
+            Ok(bytes) => bytes,
+            Err(KrError::NoEntry) => return Ok(None),
+            // Several items (another Secret Service's `replace`, or a race): the newest wins,
+            // as in `list`, and the next `store` leaves only one.
+            Err(KrError::Ambiguous(entries)) => {
+                match newest_first(entries)
+                    .iter()
+                    .find_map(|e| e.get_secret().ok())
+                {
+                    Some(bytes) => bytes,
+                    None => continue,
+                }
             }
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(keyring_error(e, ctx, &doing)),
         };
-        let username = f.attributes.get("username").cloned().unwrap_or_default();
+        let (username, secret) = decode(bytes).ok_or_else(|| {
+            backend(format!(
+                "{doing}: the item holds a secret that docker-pushx did not write"
+            ))
+        })?;
         return Ok(Some(Credential {
             server: server.to_string(),
             username,
             secret,
         }));
     }
-    Ok(None)
+    Err(backend(format!(
+        "{doing}: the item kept disappearing while being read"
+    )))
 }
 
-fn store(ss: &SecretService<'_>, ctx: &Ctx, cred: &Credential) -> Result<(), StoreError> {
-    let collection = match ss.get_default_collection() {
-        Ok(c) => c,
-        Err(SsError::NoResult) => return Err(no_default_collection().into_error()),
-        Err(e) => return Err(ctx.err(&e, "reading the default collection")),
-    };
-    match collection.is_locked() {
-        Ok(false) => {}
-        Ok(true) => return Err(locked().into_error()),
-        Err(e) => return Err(ctx.err(&e, "reading the default collection")),
+fn store(conn: &Conn, ctx: &Ctx, cred: &Credential) -> Result<(), StoreError> {
+    let doing = format!("storing the credential for {:?}", cred.server);
+    // The store crate creates new items in the default collection, unlocking it if needed.
+    check_default_collection(&conn.check, ctx)?;
+    let payload = Zeroizing::new(
+        serde_json::to_vec(&PayloadOut {
+            username: &cred.username,
+            secret: cred.secret.expose(),
+        })
+        .map_err(|e| backend(format!("{doing}: {e}")))?,
+    );
+    for _ in 0..ATTEMPTS {
+        check_search(conn, ctx, Some(&cred.server))?;
+        let entry = entry(conn, &cred.server)?;
+        // Updates the one existing item in place, or creates one with `replace`.
+        match entry.set_secret(&payload) {
+            Ok(()) => return Ok(()),
+            Err(KrError::Ambiguous(entries)) => {
+                for e in entries {
+                    let _ = e.delete_credential();
+                }
+            }
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(keyring_error(e, ctx, &doing)),
+        }
     }
-    let by_server = HashMap::from([("server", cred.server.as_str())]);
-    let previous: Vec<String> = find(ss, ctx, by_server.clone(), "searching")?
-        .iter()
-        .map(|f| f.item.item_path.as_str().to_string())
+    Err(backend(format!(
+        "{doing}: the item kept changing while being written"
+    )))
+}
+
+fn erase(conn: &Conn, ctx: &Ctx, server: &str) -> Result<bool, StoreError> {
+    check_search(conn, ctx, Some(server))?;
+    match entry(conn, server)?.delete_credential() {
+        Ok(()) => Ok(true),
+        Err(KrError::NoEntry) => Ok(false),
+        Err(KrError::Ambiguous(entries)) => Ok(entries
+            .iter()
+            .fold(false, |erased, e| e.delete_credential().is_ok() || erased)),
+        // A concurrent erase got there first.
+        Err(e) if vanished(&e) => Ok(false),
+        Err(e) => Err(keyring_error(e, ctx, &format!("erasing {server:?}"))),
+    }
+}
+
+fn list(conn: &Conn, ctx: &Ctx) -> Result<Vec<(String, String)>, StoreError> {
+    check_search(conn, ctx, None)?;
+    let entries = conn
+        .store
+        .search(&HashMap::from([("service", SERVICE)]))
+        .map_err(|e| keyring_error(e, ctx, "listing"))?;
+    let mut found = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let read = entry.get_attributes().and_then(|attributes| {
+            let secret = entry.get_secret()?;
+            Ok((attributes, secret))
+        });
+        let (mut attributes, secret) = match read {
+            Ok(read) => read,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(keyring_error(e, ctx, "listing")),
+        };
+        let (Some(server), Some((username, _secret))) =
+            (attributes.remove(USER_ATTRIBUTE), decode(secret))
+        else {
+            continue; // not written by docker-pushx
+        };
+        found.push((order_of(&entry), server, username));
+    }
+    // Oldest first, so a newer item for the same server wins (as in `get`).
+    found.sort();
+    let by_server: BTreeMap<String, String> = found
+        .into_iter()
+        .map(|(_, server, username)| (server, username))
         .collect();
-    let attributes = HashMap::from([
-        ("xdg:schema", SCHEMA),
-        ("label", DOCKER_LABEL),
-        ("server", cred.server.as_str()),
-        ("username", cred.username.as_str()),
-        ("docker_cli", "1"),
-        ("service", SERVICE),
-    ]);
-    // `replace`: an item with exactly these attributes (same user) is updated in place.
-    let created = collection
-        .create_item(
-            &format!("Registry credentials for {}", cred.server),
-            attributes,
-            cred.secret.expose().as_bytes(),
-            true,
-            CONTENT_TYPE,
-        )
-        .map_err(|e| ctx.err(&e, &format!("storing the credential for {:?}", cred.server)))?;
-    // Remove the items this one replaces: those that existed before it was written, and those
-    // older than it. Two concurrent stores can thus never delete each other's new item, and
-    // duplicates left by racing stores converge to the newest one.
-    let mine = order_of(&created);
-    let mine_path = created.item_path.as_str();
-    for other in find(ss, ctx, by_server, "searching")? {
-        let path = other.item.item_path.as_str();
-        if path != mine_path && (previous.iter().any(|p| p == path) || other.order < mine) {
-            let _ = other.item.delete();
-        }
-    }
-    Ok(())
-}
-
-fn erase(ss: &SecretService<'_>, ctx: &Ctx, server: &str) -> Result<bool, StoreError> {
-    let found = find(ss, ctx, HashMap::from([("server", server)]), "searching")?;
-    let mut erased = false;
-    for f in found {
-        // Failure here mostly means a concurrent erase got there first.
-        erased |= f.item.delete().is_ok();
-    }
-    Ok(erased)
-}
-
-fn list(ss: &SecretService<'_>, ctx: &Ctx) -> Result<Vec<(String, String)>, StoreError> {
-    let found = find(ss, ctx, HashMap::new(), "listing")?;
-    // Oldest first, so a newer item for the same server wins.
-    let mut by_server = std::collections::BTreeMap::new();
-    for mut f in found {
-        if let Some(server) = f.attributes.remove("server") {
-            let username = f.attributes.remove("username").unwrap_or_default();
-            by_server.insert(server, username);
-        }
-    }
     Ok(by_server.into_iter().collect())
 }
 
@@ -472,17 +610,17 @@ impl CredentialStore for SecretServiceStore {
 
     fn get(&self, server: &str) -> Result<Option<Credential>, StoreError> {
         let server = server.to_string();
-        self.worker.call(move |ss, ctx| get(ss, ctx, &server))
+        self.worker.call(move |conn, ctx| get(conn, ctx, &server))
     }
 
     fn store(&self, cred: &Credential) -> Result<(), StoreError> {
         let cred = cred.clone();
-        self.worker.call(move |ss, ctx| store(ss, ctx, &cred))
+        self.worker.call(move |conn, ctx| store(conn, ctx, &cred))
     }
 
     fn erase(&self, server: &str) -> Result<bool, StoreError> {
         let server = server.to_string();
-        self.worker.call(move |ss, ctx| erase(ss, ctx, &server))
+        self.worker.call(move |conn, ctx| erase(conn, ctx, &server))
     }
 
     fn list(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -667,9 +805,10 @@ mod tests {
         println!("child ok: {text}");
     }
 
-    /// docker's own helper (libsecret) reads what we write.
+    /// Items of docker's own `docker-credential-secretservice` and ours live side by side:
+    /// neither sees, returns nor erases the other's (see the module docs on compatibility).
     #[test]
-    fn docker_credential_secretservice_reads_our_items() {
+    fn items_are_separate_from_docker_credential_secretservice() {
         if !contract::enabled("PUSHX_TEST_SECRET_SERVICE") {
             return;
         }
@@ -682,15 +821,6 @@ mod tests {
             println!("skipped: {helper} is not on PATH");
             return;
         }
-        let s = store();
-        let server = format!("{}reg.example.com:5000", contract::prefix("docker-helper"));
-        let secret = "p@ss?>~+/= \"quoted\"";
-        s.store(&Credential {
-            server: server.clone(),
-            username: "alice".into(),
-            secret: Secret::new(secret),
-        })
-        .unwrap();
         let run = |verb: &str, input: &str| {
             use std::io::Write;
             let mut child = std::process::Command::new(helper)
@@ -711,12 +841,126 @@ mod tests {
                 String::from_utf8_lossy(&out.stdout).into_owned(),
             )
         };
-        let (ok, out) = run("get", &server);
-        let _ = s.erase(&server);
-        assert!(ok, "docker helper get failed: {out}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["ServerURL"], server.as_str());
-        assert_eq!(v["Username"], "alice");
-        assert_eq!(v["Secret"], secret);
+        let s = store();
+        let server = format!("{}reg.example.com:5000", contract::prefix("docker-helper"));
+        let docker_item = serde_json::json!({
+            "ServerURL": server, "Username": "docker-user", "Secret": "docker-secret"
+        });
+        let (ok, out) = run("store", &docker_item.to_string());
+        assert!(ok, "docker helper store failed: {out}");
+        let ours_before = s.get(&server);
+        let listed_before = s.list();
+        let secret = "p@ss?>~+/= \"quoted\"";
+        let stored = s.store(&Credential {
+            server: server.clone(),
+            username: "alice".into(),
+            secret: Secret::new(secret),
+        });
+        let (docker_ok, docker_out) = run("get", &server);
+        let ours = s.get(&server);
+        let erased = s.erase(&server);
+        let (still_ok, still_out) = run("get", &server);
+        let _ = run("erase", &server);
+        assert!(ours_before.unwrap().is_none(), "docker's item is not ours");
+        assert!(
+            !listed_before.unwrap().iter().any(|(k, _)| *k == server),
+            "docker's item is not listed"
+        );
+        stored.unwrap();
+        assert!(docker_ok, "docker helper get failed: {docker_out}");
+        let v: serde_json::Value = serde_json::from_str(&docker_out).unwrap();
+        assert_eq!(v["Username"], "docker-user", "docker reads its own item only");
+        assert_eq!(v["Secret"], "docker-secret");
+        let ours = ours.unwrap().expect("our item");
+        assert_eq!(ours.username, "alice");
+        assert_eq!(ours.secret.expose(), secret);
+        assert!(erased.unwrap(), "erase removes our item");
+        assert!(still_ok, "our erase left docker's item alone: {still_out}");
+    }
+
+    /// The layout the module docs describe: keyring-core entry attributes, JSON secret.
+    #[test]
+    fn items_have_the_documented_layout() {
+        if !contract::enabled("PUSHX_TEST_SECRET_SERVICE") {
+            return;
+        }
+        let s = store();
+        let server = format!("https://{}index.docker.io/v1/", contract::prefix("layout"));
+        s.store(&Credential {
+            server: server.clone(),
+            username: "<token>".into(),
+            secret: Secret::new("tok"),
+        })
+        .unwrap();
+        let ss = SecretService::connect(EncryptionType::Dh).unwrap();
+        let found = ss
+            .search_items(HashMap::from([("service", SERVICE), ("username", &server)]))
+            .unwrap();
+        let item = found.unlocked.first().expect("our item");
+        let attributes = item.get_attributes().unwrap();
+        let label = item.get_label().unwrap();
+        let secret = item.get_secret().unwrap();
+        assert!(s.erase(&server).unwrap());
+        assert_eq!(found.unlocked.len(), 1);
+        assert_eq!(attributes.get("service").map(String::as_str), Some(SERVICE));
+        assert_eq!(attributes.get("username"), Some(&server));
+        assert_eq!(label, format!("docker-pushx credentials for {server}"));
+        let v: serde_json::Value = serde_json::from_slice(&secret).unwrap();
+        assert_eq!(v, serde_json::json!({"Username": "<token>", "Secret": "tok"}));
+    }
+
+    /// Opening, using and dropping the store on a thread of a tokio runtime must not panic.
+    #[test]
+    fn usable_and_droppable_inside_a_runtime() {
+        if !contract::enabled("PUSHX_TEST_SECRET_SERVICE") {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = store();
+            assert!(s.get("pushx-test-nothing-here").unwrap().is_none());
+            drop(s);
+            // An unusable store (connect failed on its thread) is dropped here too.
+            let opts = StoreOptions {
+                dbus_address: Some("unix:path=/nonexistent/pushx-test/bus".into()),
+                ..Default::default()
+            };
+            assert!(SecretServiceStore::open(&opts).is_err());
+        });
+    }
+
+    /// keyring-core errors carry secret bytes (and print them in `Debug`): never shown.
+    #[test]
+    fn keyring_errors_never_show_secret_bytes() {
+        let ctx = Ctx {
+            bus: "test".into(),
+            timeout: CALL_TIMEOUT,
+        };
+        for err in [
+            KrError::BadEncoding(b"hunter2\xff".to_vec()),
+            KrError::BadDataFormat(b"hunter2".to_vec(), "bad".into()),
+        ] {
+            let e = keyring_error(err, &ctx, "reading");
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("104, 117"), "{shown}");
+            assert!(matches!(e, StoreError::Backend { .. }));
+        }
+        let e = keyring_error(
+            KrError::NoStorageAccess(Box::new(SsError::Locked)),
+            &ctx,
+            "reading",
+        );
+        assert!(
+            e.to_string()
+                .starts_with("secret-service is not usable: the default collection is locked"),
+            "{e}"
+        );
+        assert!(decode(b"not json hunter2".to_vec()).is_none());
+        let (user, secret) = decode(br#"{"Username":"u","Secret":"s"}"#.to_vec()).unwrap();
+        assert_eq!((user.as_str(), secret.expose()), ("u", "s"));
     }
 }

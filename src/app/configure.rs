@@ -1,0 +1,239 @@
+//! `configure` (point docker at docker-credential-pushx) and `import` (move logins into the
+//! keyring). Both edit config.json under a lock, atomically, keeping everything else in it.
+
+use crate::app::cli::{ConfigureArgs, ImportArgs};
+use crate::app::settings::Settings;
+use crate::credentials::{TOKEN_USERNAME, config_file, helper_client, keyring};
+use crate::error::{Error, Kind};
+use crate::protocol::config::login_key;
+use crate::store::Credential;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// The helper's suffix, as config.json names it.
+pub const HELPER: &str = "pushx";
+
+/// Where a program would be found on PATH.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }
+            #[cfg(not(unix))]
+            p.is_file()
+        })
+}
+
+pub fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
+    let mut edit = config_file::edit(&settings.config_path)?;
+    let doc = &mut edit.config.doc;
+    let mut said = Vec::new();
+    if args.registries.is_empty() {
+        let old = doc
+            .get("credsStore")
+            .and_then(Value::as_str)
+            .map(String::from);
+        match old.as_deref() {
+            Some(HELPER) => said.push("credsStore is already \"pushx\"".to_string()),
+            Some(other) => said.push(format!("credsStore: \"{other}\" -> \"pushx\"")),
+            None => said.push("credsStore: \"pushx\"".to_string()),
+        }
+        doc.insert("credsStore".into(), HELPER.into());
+    } else {
+        let helpers = doc
+            .entry("credHelpers")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Some(helpers) = helpers.as_object_mut() else {
+            return Err(Error::other(format!(
+                "{}: \"credHelpers\" is not an object: fix it by hand (it was left as it is)",
+                settings.config_path.display()
+            )));
+        };
+        for r in &args.registries {
+            if r.trim().is_empty() {
+                return Err(Error::usage(
+                    "--registry is empty: name a registry host[:port]",
+                ));
+            }
+            let key = login_key(r);
+            helpers.insert(key.clone(), HELPER.into());
+            said.push(format!("credHelpers[\"{key}\"]: \"pushx\""));
+        }
+    }
+    let changed = edit.save()?;
+    for s in &said {
+        println!("{s}");
+    }
+    println!(
+        "{} {}",
+        if changed { "updated" } else { "unchanged:" },
+        settings.config_path.display()
+    );
+    if on_path("docker-credential-pushx").is_none() {
+        eprintln!(
+            "warning: docker-credential-pushx is not on PATH: docker cannot reach any login until it is (run ./install.sh, or add its directory to PATH)"
+        );
+    }
+    Ok(())
+}
+
+pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
+    let choice = keyring::choice(args.store.store.as_deref())?;
+    let mut edit = config_file::edit(&settings.config_path)?;
+    let store = if args.dry_run {
+        None
+    } else {
+        Some(keyring::open(choice)?)
+    };
+    if let Some((_, Some(w))) = &store {
+        eprintln!("warning: {w}");
+    }
+    let mut moved = 0;
+    let mut failed = 0;
+
+    for key in edit.config.plaintext_logins() {
+        let entry = match edit.config.auth_entry(&key) {
+            Ok(Some(e)) => e,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("skipped {key}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let cred = match (entry.identity_token, entry.password) {
+            (Some(t), _) => Credential {
+                server: key.clone(),
+                username: TOKEN_USERNAME.into(),
+                secret: t,
+            },
+            (None, Some(p)) => Credential {
+                server: key.clone(),
+                username: entry.username.clone(),
+                secret: p,
+            },
+            (None, None) => continue,
+        };
+        let Some((s, _)) = &store else {
+            println!("would move {key} ({}) from config.json", cred.username);
+            continue;
+        };
+        // The plaintext goes only once the keyring holds the secret.
+        match s.store(&cred) {
+            Ok(()) => {
+                if let Some(Value::Object(e)) = edit
+                    .config
+                    .doc
+                    .get_mut("auths")
+                    .and_then(|a| a.get_mut(&key))
+                {
+                    for f in [
+                        "auth",
+                        "password",
+                        "identitytoken",
+                        "registrytoken",
+                        "username",
+                        "email",
+                    ] {
+                        e.remove(f);
+                    }
+                }
+                println!(
+                    "moved {key} ({}) from config.json to {}",
+                    cred.username,
+                    keyring::source_name(s.kind())
+                );
+                moved += 1;
+            }
+            Err(e) => {
+                eprintln!("could not move {key}: {e}");
+                failed += 1;
+            }
+        }
+    }
+
+    // Logins in other helpers are copied; those helpers keep theirs.
+    let mut helpers: Vec<String> = edit
+        .config
+        .creds_store()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if let Some(Value::Object(h)) = edit.config.doc.get("credHelpers") {
+        helpers.extend(h.values().filter_map(Value::as_str).map(String::from));
+    }
+    helpers.sort();
+    helpers.dedup();
+    for helper in helpers.iter().filter(|h| h.as_str() != HELPER) {
+        let list = match helper_client::list(helper) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("skipped helper {helper}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        for (key, _) in list {
+            match helper_client::get(helper, &key) {
+                Ok(Some((user, secret))) => {
+                    let cred = Credential {
+                        server: key.clone(),
+                        username: user,
+                        secret,
+                    };
+                    match &store {
+                        None => {
+                            println!("would copy {key} ({}) from helper {helper}", cred.username)
+                        }
+                        Some((s, _)) => match s.store(&cred) {
+                            Ok(()) => {
+                                println!(
+                                    "copied {key} ({}) from helper {helper} to {}",
+                                    cred.username,
+                                    keyring::source_name(s.kind())
+                                );
+                                moved += 1;
+                            }
+                            Err(e) => {
+                                eprintln!("could not copy {key}: {e}");
+                                failed += 1;
+                            }
+                        },
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("could not read {key} from helper {helper}: {e}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    if !args.dry_run {
+        edit.save()?;
+    }
+    if moved == 0 && failed == 0 {
+        println!("nothing to import");
+    } else if !args.dry_run && moved > 0 && edit_needs_configure(settings) {
+        println!("run `docker pushx configure` so that plain docker finds these logins");
+    }
+    if failed > 0 {
+        return Err(Error::new(
+            Kind::Other,
+            format!("{failed} login(s) could not be imported (see above); the rest were"),
+        ));
+    }
+    Ok(())
+}
+
+fn edit_needs_configure(settings: &Settings) -> bool {
+    crate::app::settings::load_config(&settings.config_path)
+        .map(|c| c.creds_store() != Some(HELPER))
+        .unwrap_or(true)
+}

@@ -1,0 +1,569 @@
+//! End-to-end: logins in the real OS keyring (gnome-keyring over D-Bus, kernel keyutils), the
+//! credential helper under the real docker CLI, configure, import and doctor.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// PATH with the built docker-credential-pushx first, as after install.sh.
+fn path_with_helper() -> String {
+    let dir = Path::new(HELPER).parent().unwrap();
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn helper(verb: &str, input: &str) -> Run {
+    run_with_stdin(Command::new(HELPER).arg(verb), Some(input.as_bytes()))
+}
+
+fn no_secret_anywhere(r: &Run, cfg: &Config) {
+    let pw = password();
+    assert!(
+        !r.stdout.contains(&pw) && !r.stderr.contains(&pw),
+        "the password leaked: {r:?}"
+    );
+    if let Ok(text) = std::fs::read_to_string(cfg.file()) {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user(), pw));
+        assert!(
+            !text.contains(&pw) && !text.contains(&b64),
+            "config.json holds the secret: {text}"
+        );
+    }
+}
+
+#[test]
+fn login_push_logins_logout_with_the_keyring() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    // Named `localhost:PORT` here so that no other test's logins share the key.
+    let host = reg.replace("127.0.0.1", "localhost");
+    let cfg = Config::new();
+    let r = run_with_stdin(
+        cfg.pushx().env("RUST_LOG", "trace").args([
+            "login",
+            &host,
+            "-u",
+            &user(),
+            "--password-stdin",
+        ]),
+        Some(format!("{}\n", password()).as_bytes()),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("Login Succeeded") && r.stdout.contains("keyring:secret-service"),
+        "{r:?}"
+    );
+    no_secret_anywhere(&r, &cfg);
+    assert!(!cfg.file().exists(), "login writes nothing to config.json");
+
+    let src = unique("pushx-login");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(2_000))]);
+    let repo = unique("e2e/login");
+    let r = run(cfg.pushx().env("RUST_LOG", "trace").args([
+        "--format",
+        "json",
+        &format!("{src}:1"),
+        &format!("{host}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.json()["targets"][0]["credential_source"],
+        "keyring:secret-service"
+    );
+    no_secret_anywhere(&r, &cfg);
+
+    let r = run(cfg.pushx().args(["logins", "--format", "json"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let list = r.json();
+    let mine: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["server"] == host)
+        .collect();
+    assert_eq!(mine.len(), 1, "{r:?}");
+    assert_eq!(mine[0]["username"], user());
+    assert_eq!(mine[0]["store"], "secret-service");
+    no_secret_anywhere(&r, &cfg);
+    let table = run(cfg.pushx().arg("logins"));
+    assert!(table.stdout.contains(&host), "{table:?}");
+
+    let r = run(cfg.pushx().args(["logout", &host]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Removed"), "{r:?}");
+    let r = run(cfg.pushx().args(["logins", "--format", "json"]));
+    assert!(!r.stdout.contains(&host), "{r:?}");
+    let r = run(cfg.pushx().args([
+        "--progress",
+        "quiet",
+        &format!("{src}:1"),
+        &format!("{host}/{repo}"),
+    ]));
+    assert_eq!(r.code, 3, "logged out: {r:?}");
+}
+
+#[test]
+fn a_wrong_password_stores_nothing_and_exits_3() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    let cfg = Config::new();
+    let r = run_with_stdin(
+        cfg.pushx()
+            .args(["login", &reg, "-u", &user(), "--password-stdin"]),
+        Some(b"not-the-password"),
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(!r.stderr.contains("not-the-password"));
+    let g = helper("get", &reg);
+    assert_eq!(
+        (g.code, g.stdout.trim()),
+        (1, "credentials not found in native keychain"),
+        "nothing stored: {g:?}"
+    );
+    // Empty inputs are refused before anything is checked.
+    let r = run_with_stdin(
+        cfg.pushx()
+            .args(["login", &reg, "-u", &user(), "--password-stdin"]),
+        Some(b""),
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run_with_stdin(
+        cfg.pushx()
+            .args(["login", &reg, "-u", "", "--password-stdin"]),
+        Some(b"x"),
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = run(cfg.pushx().args(["login", &reg, "-u", &user()]));
+    assert_eq!(r.code, 2, "no terminal and no --password-stdin: {r:?}");
+    assert_one_line_error(&r);
+}
+
+#[test]
+fn plain_docker_login_pull_logout_through_the_helper() {
+    let reg = need!("PUSHX_TEST_TLS_REGISTRY");
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    let src = unique("pushx-plain-docker");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(2_000))]);
+    for style in ["credsStore", "credHelpers"] {
+        let cfg = Config::new();
+        let r = run(cfg
+            .pushx()
+            .env("PATH", path_with_helper())
+            .args(if style == "credsStore" {
+                vec!["configure"]
+            } else {
+                vec!["configure", "--registry", reg.as_str()]
+            }));
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(!r.stderr.contains("not on PATH"), "{r:?}");
+        let r = run_with_stdin(
+            cfg.docker().env("PATH", path_with_helper()).args([
+                "login",
+                &reg,
+                "-u",
+                &user(),
+                "--password-stdin",
+            ]),
+            Some(password().as_bytes()),
+        );
+        assert_eq!(r.code, 0, "{style}: {r:?}");
+        no_secret_anywhere(&r, &cfg);
+        let listed = helper("list", "unused");
+        assert!(listed.stdout.contains(&reg), "{listed:?}");
+
+        let repo = unique("e2e/plain-docker");
+        let name = format!("{reg}/{repo}:1");
+        assert_eq!(
+            run(Command::new("docker").args(["tag", &format!("{src}:1"), &name])).code,
+            0
+        );
+        let r = run(cfg
+            .docker()
+            .env("PATH", path_with_helper())
+            .args(["push", &name]));
+        assert_eq!(
+            r.code, 0,
+            "{style}: docker push with the helper's login: {r:?}"
+        );
+        let r = run(cfg
+            .docker()
+            .env("PATH", path_with_helper())
+            .args(["pull", &name]));
+        assert_eq!(r.code, 0, "{style}: docker pull: {r:?}");
+        // docker pushx finds the same login.
+        let r = run(cfg
+            .pushx()
+            .env("PATH", path_with_helper())
+            .args(["--format", "json", "--verify", "digest", &name]));
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(
+            r.json()["targets"][0]["credential_source"],
+            "keyring:secret-service"
+        );
+
+        let r = run(cfg
+            .docker()
+            .env("PATH", path_with_helper())
+            .args(["logout", &reg]));
+        assert_eq!(r.code, 0, "{r:?}");
+        let g = helper("get", &reg);
+        assert_eq!(g.code, 1, "logged out: {g:?}");
+    }
+}
+
+#[test]
+fn headless_without_a_session_bus() {
+    let reg = need!("PUSHX_TEST_TLS_REGISTRY");
+    need!("PUSHX_TEST_KEYUTILS");
+    let host = reg.replace("127.0.0.1", "localhost");
+    let no_bus = "unix:path=/nonexistent/bus";
+    // Today's failure: docker's secretservice helper cannot save without D-Bus.
+    let cfg = Config::new();
+    cfg.write(&serde_json::json!({"credsStore": "secretservice"}));
+    let r = run_with_stdin(
+        cfg.docker().env("DBUS_SESSION_BUS_ADDRESS", no_bus).args([
+            "login",
+            &host,
+            "-u",
+            &user(),
+            "--password-stdin",
+        ]),
+        Some(password().as_bytes()),
+    );
+    assert_ne!(
+        r.code, 0,
+        "docker's own helper should fail without a bus: {r:?}"
+    );
+
+    // docker-pushx: falls back to keyutils, says so, and plain docker works through it too.
+    let cfg = Config::new();
+    let r = run_with_stdin(
+        cfg.pushx().env("DBUS_SESSION_BUS_ADDRESS", no_bus).args([
+            "login",
+            &host,
+            "-u",
+            &user(),
+            "--password-stdin",
+        ]),
+        Some(password().as_bytes()),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("keyring:keyutils"), "{r:?}");
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("keyutils"),
+        "the fallback is announced: {r:?}"
+    );
+    no_secret_anywhere(&r, &cfg);
+    let src = unique("pushx-headless");
+    build_image(&format!("{src}:1"), &[("f", &random_bytes(2_000))]);
+    let repo = unique("e2e/headless");
+    let r = run(cfg.pushx().env("DBUS_SESSION_BUS_ADDRESS", no_bus).args([
+        "--format",
+        "json",
+        &format!("{src}:1"),
+        &format!("{host}/{repo}"),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.json()["targets"][0]["credential_source"],
+        "keyring:keyutils"
+    );
+    cfg.write(&serde_json::json!({"credsStore": "pushx"}));
+    let r = run(cfg
+        .docker()
+        .env("DBUS_SESSION_BUS_ADDRESS", no_bus)
+        .env("PATH", path_with_helper())
+        .args(["pull", &format!("{host}/{repo}:1")]));
+    assert_eq!(
+        r.code, 0,
+        "docker pull through docker-credential-pushx on keyutils: {r:?}"
+    );
+    let r = run(cfg
+        .pushx()
+        .env("DBUS_SESSION_BUS_ADDRESS", no_bus)
+        .args(["logout", &host]));
+    assert!(r.stdout.contains("keyring:keyutils"), "{r:?}");
+    // Explicitly asking for the Secret Service without a bus is a clear error, not a fallback.
+    let r = run_with_stdin(
+        cfg.pushx().env("DBUS_SESSION_BUS_ADDRESS", no_bus).args([
+            "login",
+            &host,
+            "-u",
+            &user(),
+            "--password-stdin",
+            "--store",
+            "secret-service",
+        ]),
+        Some(password().as_bytes()),
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("secret-service"), "{r:?}");
+}
+
+#[test]
+fn a_locked_collection_is_reported_and_auto_falls_back() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    need!("PUSHX_TEST_KEYUTILS");
+    let data = tempfile::tempdir().unwrap();
+    // Make a login keyring with one password, then start a session whose daemon is not unlocked.
+    let make = run(Command::new("dbus-run-session").env("XDG_DATA_HOME", data.path()).args([
+        "--",
+        "sh",
+        "-c",
+        "printf other-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; sleep 1; \"$0\" list",
+        HELPER,
+    ]));
+    assert_eq!(make.code, 0, "{make:?}");
+    let cfg = Config::new();
+    let script = "gnome-keyring-daemon --start --components=secrets >/dev/null 2>&1; sleep 0.5; printf '%s' \"$PW\" | \"$0\" \"$@\"";
+    let in_locked = |args: &[&str]| {
+        let mut c = Command::new("dbus-run-session");
+        c.env("XDG_DATA_HOME", data.path())
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("PW", password())
+            .args(["--", "sh", "-c", script, PLUGIN])
+            .args(args);
+        run(&mut c)
+    };
+    let r = in_locked(&[
+        "login",
+        &reg,
+        "-u",
+        &user(),
+        "--password-stdin",
+        "--store",
+        "secret-service",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("locked"),
+        "the error says the collection is locked: {r:?}"
+    );
+    let host = reg.replace("127.0.0.1", "localhost") + "/locked";
+    let _ = host;
+    let r = in_locked(&["doctor"]);
+    assert!(r.stdout.contains("locked"), "{r:?}");
+}
+
+#[test]
+fn import_moves_plaintext_logins_into_the_keyring() {
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    use base64::Engine;
+    let key = format!("{}.example:5000", unique("import"));
+    let cfg = Config::new();
+    let auth = base64::engine::general_purpose::STANDARD.encode("importer:s3cret>?");
+    cfg.write(&serde_json::json!({"auths": {&key: {"auth": auth}, "kept.example": {}}, "psFormat": "table"}));
+    let before = std::fs::read(cfg.file()).unwrap();
+
+    let r = run(cfg.pushx().args(["import", "--dry-run"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&format!("would move {key}")), "{r:?}");
+    assert_eq!(
+        std::fs::read(cfg.file()).unwrap(),
+        before,
+        "dry run changes nothing"
+    );
+    assert_eq!(helper("get", &key).code, 1);
+
+    let r = run(cfg.pushx().args(["import"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&format!("moved {key}")), "{r:?}");
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.file()).unwrap()).unwrap();
+    assert_eq!(
+        after["auths"][&key],
+        serde_json::json!({}),
+        "the plaintext is gone"
+    );
+    assert_eq!(after["psFormat"], "table", "other keys are kept");
+    let g = helper("get", &key);
+    assert_eq!(g.code, 0, "{g:?}");
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).unwrap();
+    assert_eq!(
+        (v["Username"].as_str(), v["Secret"].as_str()),
+        (Some("importer"), Some("s3cret>?"))
+    );
+    assert!(!r.stdout.contains("s3cret"));
+    let r = run(cfg.pushx().args(["import"]));
+    assert!(r.stdout.contains("nothing to import"), "{r:?}");
+    assert_eq!(helper("erase", &key).code, 0);
+}
+
+#[test]
+fn the_helper_speaks_the_protocol_exactly() {
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    let key = format!("https://{}.example/v1/access-token", unique("proto"));
+    let r = helper(
+        "store",
+        &serde_json::json!({"ServerURL": key, "Username": "<token>", "Secret": "tok"}).to_string(),
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    let r = helper("get", &key);
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"ServerURL": key, "Username": "<token>", "Secret": "tok"})
+    );
+    let r = helper("list", "unused");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[&key], "<token>");
+    assert_eq!(helper("erase", &key).code, 0);
+    let r = helper("get", &key);
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (1, "credentials not found in native keychain")
+    );
+    let r = run(Command::new(HELPER).arg("version"));
+    assert!(
+        r.stdout
+            .starts_with("docker-credential-pushx (docker-pushx) "),
+        "{r:?}"
+    );
+
+    // Bad input: one line on stdout, exit 1, nothing stored.
+    let big = "x".repeat(10 * 1024 * 1024);
+    let bad_key = format!("{}.example", unique("bad"));
+    for (verb, input) in [
+        ("store", "garbage".to_string()),
+        ("store", String::new()),
+        ("store", big.clone()),
+        (
+            "store",
+            format!("{{\"ServerURL\":\"{bad_key}\",\"Username\":\"\",\"Secret\":\"s\"}}"),
+        ),
+        (
+            "store",
+            "{\"ServerURL\":\"\",\"Username\":\"u\",\"Secret\":\"s\"}".into(),
+        ),
+        ("get", String::new()),
+        ("erase", String::new()),
+        ("get", big),
+        ("frobnicate", String::new()),
+    ] {
+        let r = helper(verb, &input);
+        assert_eq!(r.code, 1, "{verb}: {r:?}");
+        assert_eq!(r.stdout.lines().count(), 1, "{verb}: {r:?}");
+    }
+    let r = helper("store", "\u{0}\u{1}\u{ff}binary");
+    assert_eq!(r.code, 1);
+    assert_eq!(helper("get", &bad_key).code, 1, "nothing stored");
+    let r = run(Command::new(HELPER).args(["get", "extra"]));
+    assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn twenty_parallel_helpers_and_configures_lose_nothing() {
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    let prefix = unique("par");
+    let cfg = Config::new();
+    std::fs::write(cfg.file(), br#"{"auths": {}, "detachKeys": "ctrl-x"}"#).unwrap();
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let prefix = prefix.clone();
+            let dir = cfg.path().to_path_buf();
+            std::thread::spawn(move || {
+                let key = format!("{prefix}-{i}.example");
+                let s = helper("store", &serde_json::json!({"ServerURL": key, "Username": format!("u{i}"), "Secret": format!("s{i}")}).to_string());
+                assert_eq!(s.code, 0, "{s:?}");
+                let c = run(Command::new(PLUGIN).env("DOCKER_CONFIG", &dir).args(["configure", "--registry", &key]));
+                assert_eq!(c.code, 0, "{c:?}");
+                let g = helper("get", &key);
+                assert_eq!(g.code, 0, "{g:?}");
+                assert!(g.stdout.contains(&format!("\"s{i}\"")), "{g:?}");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg.file()).unwrap())
+        .expect("config.json stays valid");
+    for i in 0..20 {
+        assert_eq!(
+            doc["credHelpers"][format!("{prefix}-{i}.example")],
+            "pushx",
+            "entry {i} kept"
+        );
+    }
+    assert_eq!(doc["detachKeys"], "ctrl-x");
+    let listed = helper("list", "unused");
+    let v: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    for i in 0..20 {
+        assert_eq!(v[format!("{prefix}-{i}.example")], format!("u{i}"));
+    }
+    let erases: Vec<_> = (0..20)
+        .map(|i| {
+            let key = format!("{prefix}-{i}.example");
+            std::thread::spawn(move || helper("erase", &key).code)
+        })
+        .collect();
+    for e in erases {
+        assert_eq!(e.join().unwrap(), 0);
+    }
+    let listed = helper("list", "unused");
+    assert!(!listed.stdout.contains(&prefix), "{listed:?}");
+}
+
+#[test]
+fn configure_refuses_a_malformed_config_and_warns_without_the_helper() {
+    let cfg = Config::new();
+    std::fs::write(cfg.file(), b"{\"credsStore\": ").unwrap();
+    let r = run(cfg.pushx().arg("configure"));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_one_line_error(&r);
+    assert_eq!(std::fs::read(cfg.file()).unwrap(), b"{\"credsStore\": ");
+
+    let cfg = Config::new();
+    std::fs::create_dir(cfg.file()).unwrap();
+    let r = run(cfg.pushx().arg("configure"));
+    assert_eq!(r.code, 1, "a config.json that is a directory: {r:?}");
+    assert_one_line_error(&r);
+
+    let cfg = Config::new();
+    let r = run(cfg.pushx().env("PATH", "/usr/bin:/bin").arg("configure"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("docker-credential-pushx is not on PATH"),
+        "{r:?}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.file()).unwrap()).unwrap();
+    assert_eq!(doc["credsStore"], "pushx");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(cfg.file()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn doctor_reports_stores_and_plaintext_logins() {
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    need!("PUSHX_TEST_KEYUTILS");
+    let cfg = Config::new();
+    cfg.write(&serde_json::json!({"auths": {"plain.example": {"auth": "dTpw"}}, "credHelpers": {"x.example": "nosuchhelper"}}));
+    let r = run(cfg.pushx().arg("doctor"));
+    assert_eq!(r.code, 0, "{r:?}");
+    for want in [
+        "API version",
+        "secret-service: usable",
+        "keyutils: usable",
+        "plain.example",
+        "docker-credential-nosuchhelper is not on PATH",
+    ] {
+        assert!(r.stdout.contains(want), "missing {want:?}: {r:?}");
+    }
+    let r = run(cfg
+        .pushx()
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .arg("doctor"));
+    assert!(r.stdout.contains("auto picks keyutils"), "{r:?}");
+}
