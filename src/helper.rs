@@ -64,10 +64,10 @@ pub fn main() -> i32 {
     }
     let mut input = Vec::new();
     let limit = proto::MAX_INPUT as u64 + 1;
-    if verb != Verb::List {
-        if let Err(e) = std::io::stdin().lock().take(limit).read_to_end(&mut input) {
-            return answer(&mut out, &format!("reading the request: {e}"), 1);
-        }
+    if verb != Verb::List
+        && let Err(e) = std::io::stdin().lock().take(limit).read_to_end(&mut input)
+    {
+        return answer(&mut out, &format!("reading the request: {e}"), 1);
     }
     if input.len() > proto::MAX_INPUT {
         return answer(

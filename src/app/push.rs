@@ -407,10 +407,10 @@ async fn stream_push(
             }
         }
     }
-    if let Some(line) = lines.finish() {
-        if let Err(e) = handle(line, &mut state) {
-            return Err((e, state));
-        }
+    if let Some(line) = lines.finish()
+        && let Err(e) = handle(line, &mut state)
+    {
+        return Err((e, state));
     }
     if let Some(msg) = state.error.clone() {
         return Err((Error::new(classify(&msg), msg), state));

@@ -47,10 +47,11 @@ pub fn stores_for_lookup(choice: StoreChoice) -> Vec<Box<dyn CredentialStore>> {
         Err(e) => tracing::debug!("no pushx credential store: {e}"),
     }
     #[cfg(target_os = "linux")]
-    if choice == StoreChoice::Auto && out.first().is_none_or(|s| s.kind() != StoreKind::Keyutils) {
-        if let Ok((s, _)) = store::open(StoreChoice::Kind(StoreKind::Keyutils)) {
-            out.push(s);
-        }
+    if choice == StoreChoice::Auto
+        && out.first().is_none_or(|s| s.kind() != StoreKind::Keyutils)
+        && let Ok((s, _)) = store::open(StoreChoice::Kind(StoreKind::Keyutils))
+    {
+        out.push(s);
     }
     out
 }

@@ -59,13 +59,13 @@ pub fn lookup_docker(
             return Ok(Some(found(key, e, "docker-auth-config")));
         }
     }
-    if let Some(helper) = config.helper_for(key) {
-        if let Some((user, secret)) = helper_client::get(helper, key)? {
-            return Ok(Some(Found {
-                auth: to_auth(key, &user, secret),
-                source: format!("helper:{helper}"),
-            }));
-        }
+    if let Some(helper) = config.helper_for(key)
+        && let Some((user, secret)) = helper_client::get(helper, key)?
+    {
+        return Ok(Some(Found {
+            auth: to_auth(key, &user, secret),
+            source: format!("helper:{helper}"),
+        }));
     }
     let entry = config.auth_entry(key).map_err(|e| {
         Error::new(

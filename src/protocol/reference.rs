@@ -226,13 +226,13 @@ impl Reference {
         if let Some(tag) = tag {
             check_tag(tag, Some(s))?;
         }
-        if let Some(digest) = digest {
-            if !is_valid_digest(digest) {
-                return Err(RefError::InvalidDigest {
-                    input: s.to_string(),
-                    digest: digest.to_string(),
-                });
-            }
+        if let Some(digest) = digest
+            && !is_valid_digest(digest)
+        {
+            return Err(RefError::InvalidDigest {
+                input: s.to_string(),
+                digest: digest.to_string(),
+            });
         }
 
         let domain = if domain == LEGACY_DEFAULT_DOMAIN {

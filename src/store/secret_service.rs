@@ -459,7 +459,11 @@ fn decode(bytes: Vec<u8>) -> Option<(String, Secret)> {
 fn entry(conn: &Conn, server: &str) -> Result<Entry, StoreError> {
     let label = format!("docker-pushx credentials for {server}");
     conn.store
-        .build(SERVICE, server, Some(&HashMap::from([("label", label.as_str())])))
+        .build(
+            SERVICE,
+            server,
+            Some(&HashMap::from([("label", label.as_str())])),
+        )
         .map_err(|e| backend(format!("building the entry for {server:?}: {e}")))
 }
 
@@ -869,7 +873,10 @@ mod tests {
         stored.unwrap();
         assert!(docker_ok, "docker helper get failed: {docker_out}");
         let v: serde_json::Value = serde_json::from_str(&docker_out).unwrap();
-        assert_eq!(v["Username"], "docker-user", "docker reads its own item only");
+        assert_eq!(
+            v["Username"], "docker-user",
+            "docker reads its own item only"
+        );
         assert_eq!(v["Secret"], "docker-secret");
         let ours = ours.unwrap().expect("our item");
         assert_eq!(ours.username, "alice");
@@ -906,7 +913,10 @@ mod tests {
         assert_eq!(attributes.get("username"), Some(&server));
         assert_eq!(label, format!("docker-pushx credentials for {server}"));
         let v: serde_json::Value = serde_json::from_slice(&secret).unwrap();
-        assert_eq!(v, serde_json::json!({"Username": "<token>", "Secret": "tok"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"Username": "<token>", "Secret": "tok"})
+        );
     }
 
     /// Opening, using and dropping the store on a thread of a tokio runtime must not panic.
