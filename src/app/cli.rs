@@ -1,6 +1,7 @@
 //! The command line: clap definitions only. What the values mean is decided in `settings`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -122,6 +123,22 @@ pub struct PushArgs {
     /// Print only REFERENCE@DIGEST lines on stdout.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Attempts after a transient failure (5xx, 429, dropped connection, timeout), per target.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+    /// Wait before the first retry; it doubles for each further one (with jitter).
+    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
+    pub retry_delay: Duration,
+    /// Give up on the whole command after this long (e.g. 10m).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+    /// Give up on an attempt when no byte moves and no layer changes state for this long.
+    #[arg(long, default_value = "2m", value_parser = duration, value_name = "DURATION")]
+    pub stall_timeout: Duration,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::protocol::duration::parse(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

@@ -1,5 +1,6 @@
 //! Commands: argv in, settings resolved once, the command run, the error mapped to an exit code.
 
+pub mod cancel;
 pub mod cli;
 pub mod configure;
 pub mod doctor;
@@ -93,41 +94,27 @@ fn execute(global: plugin::GlobalFlags, cli: Cli) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::other(format!("starting the async runtime: {e}")))?;
     runtime.block_on(async {
+        cancel::start();
+        // The push command handles cancellation itself, to report what completed.
+        if cli.command.is_none() {
+            return push::run(&settings, &cli.push).await;
+        }
         let work = async {
             match &cli.command {
-                None => push::run(&settings, &cli.push).await,
                 Some(Command::Login(a)) => login::login(&settings, a).await,
                 Some(Command::Logout(a)) => login::logout(a).await,
                 Some(Command::Logins(a)) => login::logins(a).await,
                 Some(Command::Configure(a)) => configure::configure(&settings, a),
                 Some(Command::Import(a)) => configure::import(&settings, a),
                 Some(Command::Doctor) => doctor::doctor(&settings).await,
-                Some(Command::Version) => Ok(()),
+                Some(Command::Version) | None => Ok(()),
             }
         };
         tokio::select! {
             r = work => r,
-            _ = interrupted() => Err(Error::new(Kind::Interrupted, "interrupted: in-flight work was cancelled")),
+            _ = cancel::requested() => Err(Error::new(Kind::Interrupted, "interrupted")),
         }
     })
-}
-
-/// Ctrl-C or SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn report(e: &Error) -> i32 {

@@ -1,6 +1,7 @@
 //! `docker pushx SOURCE [TARGET...]`: plan the references, tag, push each through the daemon,
 //! verify, and report.
 
+use crate::app::cancel;
 use crate::app::cli::{Format, PushArgs, VerifyMode};
 use crate::app::progress::{Reporter, human_bytes, reporter};
 use crate::app::settings::Settings;
@@ -9,12 +10,13 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
 use crate::protocol::classify::{classify, hint};
 use crate::protocol::reference::{Reference, looks_like_image_id, validate_tag};
-use crate::protocol::stream::{Lines, PushState, parse_message};
+use crate::protocol::stream::{LayerState, Lines, PushState, parse_message};
+use crate::protocol::{duration, retry};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What will be pushed, decided before the daemon is touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +135,8 @@ pub struct TargetResult {
     pub layers: Layers,
     pub bytes_pushed: u64,
     pub duration_ms: u64,
+    /// Push attempts made (1 when the first succeeded).
+    pub attempts: u32,
     pub verification: Verification,
     pub error: Option<String>,
     #[serde(skip)]
@@ -178,12 +182,178 @@ impl PushResult {
     }
 }
 
+/// How one run of the push command behaves, taken from the command line once.
+#[derive(Debug, Clone)]
+struct Policy {
+    verify: VerifyMode,
+    retries: u32,
+    retry_delay: Duration,
+    stall_timeout: Duration,
+}
+
 pub async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
     let source = args.source.as_deref().unwrap_or_default();
     let plan = plan(source, &args.targets, &args.tags)?;
+    let deadline = args
+        .timeout
+        .filter(|t| !t.is_zero())
+        .map(|t| tokio::time::Instant::now() + t);
+    let until_deadline = || async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let timed_out = |what: &str| {
+        Error::new(
+            Kind::Unreachable,
+            format!(
+                "timed out after {} {what}",
+                duration::display(args.timeout.unwrap_or_default())
+            ),
+        )
+    };
+    // Before any push starts, a signal or the deadline simply ends the command.
+    let prepared = tokio::select! {
+        r = prepare(settings, &plan) => r?,
+        _ = cancel::requested() => return Err(Error::new(Kind::Interrupted, "interrupted before any push started")),
+        _ = until_deadline() => return Err(timed_out("before any push started (connecting to the daemon, tagging)")),
+    };
+    let Prepared {
+        daemon,
+        image_id,
+        creds,
+    } = prepared;
+
+    let policy = Policy {
+        verify: args.verify,
+        retries: args.retries,
+        retry_delay: args.retry_delay,
+        stall_timeout: args.stall_timeout,
+    };
+    let reporter: Arc<dyn Reporter> = Arc::from(reporter(args.progress));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(args.jobs as usize));
+    let all: Vec<Reference> = plan.targets().cloned().collect();
+    // Each target's result, filled in as it finishes, so a cancelled run still reports them.
+    let results: Arc<Mutex<Vec<Option<TargetResult>>>> =
+        Arc::new(Mutex::new(vec![None; all.len()]));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut index = 0;
+    for group in plan.groups.clone() {
+        let first = index;
+        index += group.len();
+        let (daemon, reporter, semaphore, creds, image_id, policy, results) = (
+            daemon.clone(),
+            reporter.clone(),
+            semaphore.clone(),
+            creds.clone(),
+            image_id.clone(),
+            policy.clone(),
+            results.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            for (i, target) in group.iter().enumerate() {
+                let found = &creds[&target.auth_key()];
+                let r = push_one(
+                    &daemon,
+                    target,
+                    found,
+                    reporter.as_ref(),
+                    &policy,
+                    &image_id,
+                )
+                .await;
+                lock(&results)[first + i] = Some(r);
+            }
+        });
+    }
+    let stopped = tokio::select! {
+        _ = async { while tasks.join_next().await.is_some() {} } => None,
+        _ = cancel::requested() => Some(Kind::Interrupted),
+        _ = until_deadline() => Some(Kind::Unreachable),
+    };
+    // Dropping the tasks drops their streams: the daemon sees the connections close and
+    // cancels the pushes still in flight.
+    tasks.abort_all();
+    let finished: Vec<Option<TargetResult>> = lock(&results).clone();
+    let targets: Vec<TargetResult> = all
+        .iter()
+        .zip(finished)
+        .map(|(t, r)| {
+            r.unwrap_or_else(|| {
+                let why = match stopped {
+                    Some(Kind::Interrupted) => "interrupted before it completed",
+                    _ => "timed out before it completed",
+                };
+                let mut r =
+                    TargetResult::new(t.to_string(), &creds[&t.auth_key()].source, policy.verify);
+                r.error = Some(why.into());
+                r.kind = stopped;
+                r
+            })
+        })
+        .collect();
+    let result = PushResult {
+        source: plan.source.clone(),
+        image_id,
+        targets,
+    };
+    print_result(&result, args)?;
+    match stopped {
+        None => result.outcome(),
+        Some(kind) => {
+            let done: Vec<&str> = result
+                .targets
+                .iter()
+                .filter(|t| t.succeeded())
+                .map(|t| t.reference.as_str())
+                .collect();
+            let open: Vec<&str> = result
+                .targets
+                .iter()
+                .filter(|t| !t.succeeded())
+                .map(|t| t.reference.as_str())
+                .collect();
+            let what = if kind == Kind::Interrupted {
+                "interrupted".to_string()
+            } else {
+                format!(
+                    "timed out after {}",
+                    duration::display(args.timeout.unwrap_or_default())
+                )
+            };
+            Err(Error::new(
+                kind,
+                format!(
+                    "{what}: completed {}; not completed: {}",
+                    if done.is_empty() {
+                        "none".to_string()
+                    } else {
+                        done.join(", ")
+                    },
+                    open.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Prepared {
+    daemon: Arc<Daemon>,
+    image_id: String,
+    creds: BTreeMap<String, Found>,
+}
+
+/// Connect, find the source, tag every target and find credentials: everything that can fail
+/// before a byte is uploaded.
+async fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared, Error> {
     let daemon = Arc::new(Daemon::connect(&settings.endpoint).await?);
     tracing::debug!(address = %daemon.address, api = daemon.api_version(), "connected to the daemon");
-
     let image_id = daemon.image_id(&plan.source).await?.ok_or_else(|| {
         Error::new(
             Kind::NotFound,
@@ -193,7 +363,6 @@ pub async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
             ),
         )
     })?;
-
     // Tag first, so that a refused name fails before anything is uploaded.
     let source_full = Reference::parse(&plan.source).ok().map(|r| r.to_string());
     for t in plan.targets() {
@@ -204,8 +373,7 @@ pub async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
                 .map_err(|e| e.context(format!("tagging {t}")))?;
         }
     }
-
-    // Credentials once per registry; helpers are processes, so off the async threads.
+    // Credentials once per registry; keyrings and helpers block, so off the async threads.
     let mut creds: BTreeMap<String, Found> = BTreeMap::new();
     for t in plan.targets() {
         let key = t.auth_key();
@@ -219,51 +387,98 @@ pub async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
             .map_err(|e| Error::other(format!("credential lookup: {e}")))??;
         creds.insert(key, found);
     }
-
-    let reporter: Arc<dyn Reporter> = Arc::from(reporter(args.progress));
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(args.jobs as usize));
-    let mut tasks = Vec::new();
-    for group in plan.groups.clone() {
-        let daemon = daemon.clone();
-        let reporter = reporter.clone();
-        let semaphore = semaphore.clone();
-        let creds = creds.clone();
-        let image_id = image_id.clone();
-        let verify = args.verify;
-        tasks.push(tokio::spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            let mut out = Vec::new();
-            for target in group {
-                let found = &creds[&target.auth_key()];
-                out.push(
-                    push_one(
-                        &daemon,
-                        &target,
-                        found,
-                        reporter.as_ref(),
-                        verify,
-                        &image_id,
-                    )
-                    .await,
-                );
-            }
-            out
-        }));
-    }
-    let mut targets = Vec::new();
-    for t in tasks {
-        targets.extend(
-            t.await
-                .map_err(|e| Error::other(format!("push task: {e}")))?,
-        );
-    }
-    let result = PushResult {
-        source: plan.source.clone(),
+    Ok(Prepared {
+        daemon,
         image_id,
-        targets,
-    };
-    print_result(&result, args)?;
-    result.outcome()
+        creds,
+    })
+}
+
+impl TargetResult {
+    fn new(reference: String, credential_source: &str, verify: VerifyMode) -> TargetResult {
+        TargetResult {
+            reference,
+            status: "failed",
+            digest: None,
+            size: None,
+            credential_source: credential_source.to_string(),
+            layers: Layers::default(),
+            bytes_pushed: 0,
+            duration_ms: 0,
+            attempts: 0,
+            verification: Verification {
+                mode: verify,
+                ok: None,
+                detail: "not verified".into(),
+            },
+            error: None,
+            kind: None,
+        }
+    }
+
+    fn fail(&mut self, e: Error, registry: &str) {
+        self.error = Some(match hint(e.kind, &e.message, registry) {
+            Some(h) => format!("{}: {h}", e.message),
+            None => e.message.clone(),
+        });
+        self.kind = Some(e.kind);
+    }
+}
+
+/// A pseudo-random fraction for backoff jitter; it needs spread, not secrecy.
+fn jitter() -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(n % 1000) / 1000.0
+}
+
+/// Say that attempt `attempt` of `what` failed, and wait before the next.
+async fn retry_pause(
+    policy: &Policy,
+    reporter: &dyn Reporter,
+    name: &str,
+    what: &str,
+    attempt: u32,
+    e: &Error,
+) {
+    let wait = retry::retry_after(&e.message)
+        .unwrap_or_else(|| retry::backoff(attempt, policy.retry_delay, jitter()));
+    reporter.stage(
+        name,
+        &format!(
+            "{what} attempt {attempt} failed ({}); retrying in {}",
+            e.message,
+            duration::display(wait)
+        ),
+    );
+    tokio::time::sleep(wait).await;
+}
+
+/// Run `op` until it succeeds, fails for good, or the retries are spent; each retry is shown.
+async fn with_retries<T, F, Fut>(
+    policy: &Policy,
+    reporter: &dyn Reporter,
+    name: &str,
+    what: &str,
+    attempts: &mut u32,
+    mut op: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    loop {
+        *attempts += 1;
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if *attempts <= policy.retries && retry::is_transient(e.kind, &e.message) => {
+                retry_pause(policy, reporter, name, what, *attempts, &e).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn push_one(
@@ -271,42 +486,32 @@ async fn push_one(
     target: &Reference,
     found: &Found,
     reporter: &dyn Reporter,
-    verify: VerifyMode,
+    policy: &Policy,
     image_id: &str,
 ) -> TargetResult {
     let started = Instant::now();
     let name = target.to_string();
-    let mut res = TargetResult {
-        reference: name.clone(),
-        status: "failed",
-        digest: None,
-        size: None,
-        credential_source: found.source.clone(),
-        layers: Layers::default(),
-        bytes_pushed: 0,
-        duration_ms: 0,
-        verification: Verification {
-            mode: verify,
-            ok: None,
-            detail: "not verified".into(),
-        },
-        error: None,
-        kind: None,
+    let mut res = TargetResult::new(name.clone(), &found.source, policy.verify);
+    // A retry re-runs the whole push: the daemon skips the layers that already arrived, so
+    // it resumes rather than restarts.
+    let pushed = loop {
+        res.attempts += 1;
+        match stream_push(daemon, target, found, reporter, &name, policy.stall_timeout).await {
+            Ok(s) => break Ok(s),
+            Err((e, s))
+                if res.attempts <= policy.retries && retry::is_transient(e.kind, &e.message) =>
+            {
+                fill(&mut res, &s);
+                retry_pause(policy, reporter, &name, "push", res.attempts, &e).await;
+            }
+            Err((e, s)) => break Err((e, s)),
+        }
     };
-    let fail = |res: &mut TargetResult, e: Error| {
-        let h = hint(e.kind, &e.message, &target.domain);
-        res.error = Some(match h {
-            Some(h) => format!("{}: {h}", e.message),
-            None => e.message.clone(),
-        });
-        res.kind = Some(e.kind);
-    };
-
-    let state = match stream_push(daemon, target, found, reporter, &name).await {
+    let state = match pushed {
         Ok(s) => s,
-        Err((e, s)) => {
-            fill(&mut res, &s);
-            fail(&mut res, e);
+        Err((e, last)) => {
+            fill(&mut res, &last);
+            res.fail(e, &target.domain);
             res.duration_ms = started.elapsed().as_millis() as u64;
             reporter.done(
                 &name,
@@ -320,18 +525,38 @@ async fn push_one(
     res.status = "pushed";
     let digest = state.digest.clone().unwrap_or_default();
 
-    if verify != VerifyMode::None {
-        match verify_push(daemon, target, found, reporter, verify, &digest, image_id).await {
+    if policy.verify != VerifyMode::None {
+        let mut verify_attempts = 0;
+        let verified = with_retries(
+            policy,
+            reporter,
+            &name,
+            "verification",
+            &mut verify_attempts,
+            || {
+                verify_push(
+                    daemon,
+                    target,
+                    found,
+                    reporter,
+                    policy.verify,
+                    &digest,
+                    image_id,
+                )
+            },
+        )
+        .await;
+        match verified {
             Ok(detail) => {
                 res.verification = Verification {
-                    mode: verify,
+                    mode: policy.verify,
                     ok: Some(true),
                     detail,
                 }
             }
             Err(e) => {
                 res.verification = Verification {
-                    mode: verify,
+                    mode: policy.verify,
                     ok: Some(false),
                     detail: e.message.clone(),
                 };
@@ -340,9 +565,9 @@ async fn push_one(
                 } else {
                     e.kind
                 };
-                fail(
-                    &mut res,
+                res.fail(
                     Error::new(kind, format!("verification failed: {}", e.message)),
+                    &target.domain,
                 );
             }
         }
@@ -369,20 +594,53 @@ fn fill(res: &mut TargetResult, s: &PushState) {
     res.size = s.size;
 }
 
+/// What a push that stopped moving was waiting for, for the timeout message.
+fn waiting_for(s: &PushState) -> String {
+    if let Some((id, _)) = s
+        .layers
+        .iter()
+        .find(|(_, l)| l.state == LayerState::Pushing)
+    {
+        return format!("uploading layer {id}");
+    }
+    if let Some((id, l)) = s.layers.iter().find(|(_, l)| !l.state.is_final()) {
+        return format!("layer {id} ({})", l.state.label());
+    }
+    if s.layers.is_empty() {
+        "the registry to answer".into()
+    } else {
+        "the registry to accept the manifest".into()
+    }
+}
+
 async fn stream_push(
     daemon: &Daemon,
     target: &Reference,
     found: &Found,
     reporter: &dyn Reporter,
     name: &str,
+    stall: Duration,
 ) -> Result<PushState, (Error, PushState)> {
     let mut state = PushState::default();
-    let stream = match daemon
-        .push(&target.name(), target.tag_or_latest(), &found.auth)
-        .await
+    let stalled = |state: &PushState| {
+        Error::new(
+            Kind::Unreachable,
+            format!(
+                "no progress for {} while waiting for {}",
+                duration::display(stall),
+                waiting_for(state)
+            ),
+        )
+    };
+    let stream = match tokio::time::timeout(
+        stall,
+        daemon.push(&target.name(), target.tag_or_latest(), &found.auth),
+    )
+    .await
     {
-        Ok(s) => s,
-        Err(e) => return Err((e, state)),
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err((e, state)),
+        Err(_) => return Err((stalled(&state), state)),
     };
     let mut stream = std::pin::pin!(stream);
     let mut lines = Lines::default();
@@ -392,10 +650,13 @@ async fn stream_push(
         reporter.event(name, &ev, state, changed);
         Ok(())
     };
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => return Err((e, state)),
+    loop {
+        // Any message resets the clock: byte progress and state changes alike.
+        let chunk = match tokio::time::timeout(stall, stream.next()).await {
+            Err(_) => return Err((stalled(&state), state)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err((e, state)),
+            Ok(Some(Ok(c))) => c,
         };
         let batch = match lines.push(&chunk) {
             Ok(b) => b,

@@ -2,8 +2,10 @@
 
 pub mod classify;
 pub mod config;
+pub mod duration;
 pub mod helper;
 pub mod plugin;
 pub mod reference;
 pub mod registry_auth;
+pub mod retry;
 pub mod stream;

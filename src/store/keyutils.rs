@@ -1,42 +1,62 @@
-//! The Linux kernel keyring backend (keyutils): one `user` key per server in the session
-//! keyring, also linked into the user's persistent keyring, plus a non-secret on-disk index
-//! that makes `list` possible.
+//! The Linux kernel keyring backend (keyutils), built on keyring-core with the
+//! `linux-keyutils-keyring-store` crate, plus a non-secret on-disk index that makes `list`
+//! possible.
 //!
-//! * Key: type `user`, description `docker-pushx:<server>` (server verbatim; the kernel allows
-//!   4095 bytes), payload the JSON `{"ServerURL":…,"Username":…,"Secret":…}` (at most 32767
-//!   bytes). Default key permissions: the possessor may do everything, the owning uid may only
-//!   view the description.
+//! * Entry: keyring-core service `docker-pushx`, user = the server key verbatim. The store
+//!   crate (default configuration) keeps it as a `user` key with the description
+//!   `keyring:<server>@docker-pushx` (the kernel allows 4095 bytes, so servers up to 4074
+//!   bytes) in the session keyring, also linked into the user's persistent keyring. Payload:
+//!   the JSON `{"ServerURL":…,"Username":…,"Secret":…}` (at most 32767 bytes), so user name
+//!   and secret are replaced together, atomically. Default key permissions: the possessor may
+//!   do everything, the owning uid may only view the description.
 //! * Lifetime: keys live in kernel memory only and are lost at reboot. The session keyring dies
 //!   with the login session; the persistent keyring (`keyctl get_persistent`) keeps them for
 //!   the user across sessions until it has gone unused for
-//!   `/proc/sys/kernel/keys/persistent_keyring_expiry` seconds (3 days by default).
-//! * Index: keyutils can only look keys up by exact description, and the crate we use cannot
-//!   describe keys with descriptions over ~500 bytes, so listing the keyring itself is not an
-//!   option. The index is a directory, `$XDG_STATE_HOME/docker-pushx/keyutils-index/` (default
-//!   `~/.local/state/...`, mode 0700), holding one file per server, `<sha256(server)>.json` =
-//!   `{"ServerURL":…,"Username":…}` (mode 0600, never a secret). One file per entry, written to
-//!   a temp file and renamed into place, needs no lock: concurrent processes never
-//!   read-modify-write a shared file, so none can lose another's entry. `list` takes the
-//!   server names from the index and everything else from the keys: entries whose key is gone
-//!   (reboot, expiry) are not listed, and `store` and `erase` rewrite or remove them.
+//!   `/proc/sys/kernel/keys/persistent_keyring_expiry` seconds (3 days by default). Every
+//!   entry the store crate builds resets that timer, and every read re-links the key into both
+//!   keyrings.
+//! * Index: keyutils can only look keys up by exact description and the store crate has no
+//!   search, so the index is a directory, `$XDG_STATE_HOME/docker-pushx/keyutils-index/`
+//!   (default `~/.local/state/...`, mode 0700), holding one file per server,
+//!   `<sha256(server)>.json` = `{"ServerURL":…,"Username":…}` (mode 0600, never a secret).
+//!   One file per entry, written to a temp file and renamed into place, needs no lock:
+//!   concurrent processes never read-modify-write a shared file, so none can lose another's
+//!   entry. `list` takes the server names from the index and everything else from the keys:
+//!   entries whose key is gone (reboot, expiry) are not listed, and `store` and `erase`
+//!   rewrite or remove them.
 //! * Processes without a session keyring of their own (containers, CI jobs, cron) fall back
-//!   to the user-session keyring, where keys cannot be found again; [`KeyutilsStore::open`]
-//!   detects that, and also writes, reads and removes a throwaway key, before any real write.
+//!   to the user-session keyring, where the store crate's `set_secret` fails with
+//!   `NoStorageAccess(AccessDenied)` after leaving a stray key. [`KeyutilsStore::open`]
+//!   detects that up front (with `linux-keyutils` directly: the store crate cannot tell the
+//!   two keyrings apart), then writes, reads back and erases a throwaway entry through the
+//!   store crate, before any real write.
+//! * Calls are plain syscalls: no thread, no timeout needed, and the store may be dropped
+//!   anywhere.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use linux_keyutils::{Key, KeyError, KeyRing, KeyRingIdentifier};
+use keyring_core::api::CredentialStoreApi;
+use keyring_core::{Entry, Error as KrError};
+use linux_keyutils::{KeyError, KeyRing, KeyRingIdentifier};
+use linux_keyutils_keyring_store::Store as KrStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{Credential, CredentialStore, StoreError, StoreKind, StoreOptions, unique_suffix};
 use crate::secret::Secret;
 
-const PREFIX: &str = "docker-pushx:";
-const PROBE_PREFIX: &str = "docker-pushx-probe:";
+/// The keyring-core service of every entry.
+const SERVICE: &str = "docker-pushx";
+/// The service of the throwaway entry written by [`KeyutilsStore::open`].
+const PROBE_SERVICE: &str = "docker-pushx-probe";
+/// What the store crate's default configuration puts around the user (the server key):
+/// `keyring:<user>@<service>`.
+const DESCRIPTION_PREFIX: &str = "keyring:";
+const DESCRIPTION_SUFFIX: &str = "@docker-pushx";
 /// Longest key description the kernel accepts (`KEY_MAX_DESC_SIZE` - 1).
 const MAX_DESCRIPTION: usize = 4095;
 /// Largest payload of a `user` key.
@@ -60,24 +80,42 @@ fn backend(message: impl Into<String>) -> StoreError {
     }
 }
 
-/// Errors that mean "no such key" (including one invalidated a moment ago).
-fn is_gone(e: KeyError) -> bool {
-    matches!(
-        e,
-        KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired
-    )
+/// The kernel's error behind a keyring-core error of the store crate, if any.
+fn kernel_error(err: &KrError) -> Option<KeyError> {
+    match err {
+        KrError::NoStorageAccess(inner) | KrError::PlatformFailure(inner) => {
+            inner.downcast_ref::<KeyError>().copied()
+        }
+        _ => None,
+    }
 }
 
-fn key_error(e: KeyError, doing: &str) -> StoreError {
-    match e {
-        KeyError::QuotaExceeded => backend(format!(
+/// The error for a message: the kernel's error name (`AccessDenied`, ...) when there is one.
+fn describe(err: &KrError) -> String {
+    match kernel_error(err) {
+        Some(e) => format!("{e:?}"),
+        None => err.to_string(),
+    }
+}
+
+/// Turns a keyring-core error into a store error. `NoEntry` (no key, or one revoked, expired
+/// or invalidated a moment ago) is handled by the callers.
+fn key_error(err: KrError, doing: &str) -> StoreError {
+    match (kernel_error(&err), err) {
+        (Some(KeyError::QuotaExceeded), _) => backend(format!(
             "{doing}: the kernel key quota of this user is exhausted (see \
              /proc/sys/kernel/keys/maxbytes and maxkeys; erase unused logins)"
         )),
-        KeyError::AccessDenied | KeyError::PermissionDenied => unavailable(format!(
-            "{doing}: the kernel refused access to the keyring ({e:?})"
-        )),
-        other => backend(format!("{doing}: {other:?}")),
+        (Some(e @ (KeyError::AccessDenied | KeyError::PermissionDenied)), _) => unavailable(
+            format!("{doing}: the kernel refused access to the keyring ({e:?})"),
+        ),
+        (Some(e), _) => backend(format!("{doing}: {e:?}")),
+        // Never shown: these carry secret bytes (and print them in `Debug`).
+        (None, KrError::BadEncoding(mut bytes) | KrError::BadDataFormat(mut bytes, _)) => {
+            bytes.zeroize();
+            backend(format!("{doing}: the stored payload is malformed"))
+        }
+        (None, other) => backend(format!("{doing}: {other}")),
     }
 }
 
@@ -89,8 +127,9 @@ pub(crate) fn probe(opts: &StoreOptions) -> Result<(), StoreError> {
 /// Keys in the session keyring (and the persistent keyring), indexed on disk.
 #[derive(Debug)]
 pub struct KeyutilsStore {
-    session: KeyRing,
-    persistent: Option<KeyRing>,
+    store: Arc<KrStore>,
+    /// Whether the kernel gave us a persistent keyring (for the fallback warning).
+    persistent: bool,
     index: PathBuf,
 }
 
@@ -123,19 +162,20 @@ struct IndexEntry {
     username: String,
 }
 
-fn description(server: &str) -> Result<String, StoreError> {
-    let desc = format!("{PREFIX}{server}");
-    if desc.len() > MAX_DESCRIPTION {
+/// Refuses server keys the kernel would reject, with a message of our own.
+fn check_server(server: &str) -> Result<(), StoreError> {
+    let len = DESCRIPTION_PREFIX.len() + server.len() + DESCRIPTION_SUFFIX.len();
+    if len > MAX_DESCRIPTION {
         return Err(backend(format!(
             "server key too long for the kernel keyring ({} bytes, at most {})",
             server.len(),
-            MAX_DESCRIPTION - PREFIX.len()
+            MAX_DESCRIPTION - DESCRIPTION_PREFIX.len() - DESCRIPTION_SUFFIX.len()
         )));
     }
     if server.contains('\0') {
         return Err(backend("server key contains a NUL byte"));
     }
-    Ok(desc)
+    Ok(())
 }
 
 fn default_index_dir() -> Option<PathBuf> {
@@ -166,8 +206,8 @@ fn persistent_expiry() -> Option<String> {
 }
 
 impl KeyutilsStore {
-    /// Checks for a real session keyring (a throwaway key is written, read back, found by
-    /// search and removed), links the persistent keyring into it when the kernel has one, and
+    /// Checks for a real session keyring (a throwaway entry is written, read back and erased
+    /// through the store crate), notes whether the kernel has a persistent keyring, and
     /// locates the index.
     pub(crate) fn open(opts: &StoreOptions) -> Result<Self, StoreError> {
         let session = KeyRing::from_special_id(KeyRingIdentifier::Session, false)
@@ -181,9 +221,12 @@ impl KeyutilsStore {
                     .into(),
             ));
         }
-        check_round_trip(session)?;
-        // Also resets the persistent keyring's expiry timer.
-        let persistent = KeyRing::get_persistent(KeyRingIdentifier::Session).ok();
+        let store = KrStore::new()
+            .map_err(|e| unavailable(format!("cannot use the kernel keyring ({e})")))?;
+        check_round_trip(&store)?;
+        // Also links the persistent keyring into the session keyring (the store crate does
+        // the same for every entry it builds).
+        let persistent = KeyRing::get_persistent(KeyRingIdentifier::Session).is_ok();
         let index = match &opts.keyutils_index_dir {
             Some(dir) => dir.clone(),
             None => default_index_dir().ok_or_else(|| StoreError::Unavailable {
@@ -195,7 +238,7 @@ impl KeyutilsStore {
             })?,
         };
         Ok(KeyutilsStore {
-            session,
+            store,
             persistent,
             index,
         })
@@ -204,14 +247,22 @@ impl KeyutilsStore {
     /// The warning shown when `auto` falls back to this store because of `why`.
     pub(crate) fn fallback_warning(&self, why: &StoreError) -> String {
         let expiry = match (self.persistent, persistent_expiry()) {
-            (Some(_), Some(after)) => format!("after {after} without use"),
-            (Some(_), None) => "when unused".into(),
-            (None, _) => "when this login session ends".into(),
+            (true, Some(after)) => format!("after {after} without use"),
+            (true, None) => "when unused".into(),
+            (false, _) => "when this login session ends".into(),
         };
         format!(
             "credentials are kept in the kernel keyring (keyutils): they are lost at reboot \
              and expire {expiry}; {why}"
         )
+    }
+
+    /// The keyring-core entry for `server`.
+    fn entry(&self, server: &str) -> Result<Entry, StoreError> {
+        check_server(server)?;
+        self.store
+            .build(SERVICE, server, None)
+            .map_err(|e| key_error(e, &format!("looking up {server:?}")))
     }
 
     fn index_file(&self, server: &str) -> PathBuf {
@@ -263,15 +314,6 @@ impl KeyutilsStore {
         }
     }
 
-    fn search(&self, server: &str) -> Result<Option<Key>, StoreError> {
-        let desc = description(server)?;
-        match self.session.search(&desc) {
-            Ok(key) => Ok(Some(key)),
-            Err(e) if is_gone(e) => Ok(None),
-            Err(e) => Err(key_error(e, &format!("looking up {server:?}"))),
-        }
-    }
-
     fn read_index_entry(&self, path: &Path) -> Option<IndexEntry> {
         let text = std::fs::read(path).ok()?;
         let entry: IndexEntry = serde_json::from_slice(&text).ok()?;
@@ -280,31 +322,28 @@ impl KeyutilsStore {
     }
 }
 
-/// Adds, reads back, finds and removes a throwaway key: catches keyrings that accept a key
-/// but cannot give it back (pitfall: a stray key and `AccessDenied` later).
-fn check_round_trip(session: KeyRing) -> Result<(), StoreError> {
-    let desc = format!("{PROBE_PREFIX}{}", unique_suffix());
-    let key = session
-        .add_key(&desc, b"probe")
-        .map_err(|e| unavailable(format!("cannot add a key to the session keyring ({e:?})")))?;
-    let result = (|| {
-        let data = key
-            .read_to_vec()
-            .map_err(|e| format!("cannot read a key back ({e:?})"))?;
-        if data != b"probe" {
-            return Err("a key read back differs from what was written".to_string());
-        }
-        let found = session
-            .search(&desc)
-            .map_err(|e| format!("cannot find a key just added ({e:?})"))?;
-        if found != key {
-            return Err("searching finds a different key than the one just added".into());
-        }
-        Ok(())
-    })();
-    let removed = key.invalidate();
+/// Writes, reads back and erases a throwaway entry: catches keyrings that accept a key but
+/// cannot give it back (pitfall: a stray key and `AccessDenied` later).
+fn check_round_trip(store: &KrStore) -> Result<(), StoreError> {
+    let entry = store
+        .build(PROBE_SERVICE, &unique_suffix(), None)
+        .map_err(|e| unavailable(format!("cannot use the session keyring ({})", describe(&e))))?;
+    if let Err(e) = entry.set_secret(b"probe") {
+        // The key may have been added before linking it failed: leave no stray key.
+        let _ = entry.delete_credential();
+        return Err(unavailable(format!(
+            "cannot add a key to the session keyring ({})",
+            describe(&e)
+        )));
+    }
+    let result = match entry.get_secret() {
+        Ok(data) if data == b"probe" => Ok(()),
+        Ok(_) => Err("a key read back differs from what was written".to_string()),
+        Err(e) => Err(format!("cannot read a key back ({})", describe(&e))),
+    };
+    let removed = entry.delete_credential();
     result.map_err(unavailable)?;
-    removed.map_err(|e| unavailable(format!("cannot remove a key ({e:?})")))
+    removed.map_err(|e| unavailable(format!("cannot remove a key ({})", describe(&e))))
 }
 
 impl CredentialStore for KeyutilsStore {
@@ -313,20 +352,12 @@ impl CredentialStore for KeyutilsStore {
     }
 
     fn get(&self, server: &str) -> Result<Option<Credential>, StoreError> {
-        let Some(key) = self.search(server)? else {
-            return Ok(None);
-        };
-        let data = match key.read_to_vec() {
+        // Finds the key, re-links it into the session and persistent keyrings, reads it.
+        let data = match self.entry(server)?.get_secret() {
             Ok(d) => Zeroizing::new(d),
-            Err(e) if is_gone(e) => return Ok(None),
+            Err(KrError::NoEntry) => return Ok(None),
             Err(e) => return Err(key_error(e, &format!("reading the key for {server:?}"))),
         };
-        // Keep the key in this session and in the persistent keyring (it may be in only one
-        // of them after a new login or an expiry). Best effort: the read already succeeded.
-        let _ = self.session.link_key(key);
-        if let Some(persistent) = self.persistent {
-            let _ = persistent.link_key(key);
-        }
         // serde_json's error text could quote payload bytes: never show it.
         let payload: PayloadIn = serde_json::from_slice(&data).map_err(|_| {
             backend(format!(
@@ -352,7 +383,7 @@ impl CredentialStore for KeyutilsStore {
     }
 
     fn store(&self, cred: &Credential) -> Result<(), StoreError> {
-        let desc = description(&cred.server)?;
+        let entry = self.entry(&cred.server)?;
         let payload = Zeroizing::new(
             serde_json::to_vec(&PayloadOut {
                 server: &cred.server,
@@ -368,27 +399,20 @@ impl CredentialStore for KeyutilsStore {
                 payload.len()
             )));
         }
-        // Updates an existing key with this description in place, atomically.
-        let key = self
-            .session
-            .add_key(&desc, payload.as_slice())
+        // `add_key`: updates an existing key with this description in place, atomically;
+        // then links it into the persistent keyring.
+        entry
+            .set_secret(&payload)
             .map_err(|e| key_error(e, &format!("storing the credential for {:?}", cred.server)))?;
-        if let Some(persistent) = self.persistent {
-            // Without this link the key dies with the session; still stored, so not fatal.
-            let _ = persistent.link_key(key);
-        }
         self.write_index(&cred.server, &cred.username)
     }
 
     fn erase(&self, server: &str) -> Result<bool, StoreError> {
-        let erased = match self.search(server)? {
-            None => false,
-            Some(key) => match key.invalidate() {
-                Ok(()) => true,
-                // Another process erased it between our search and invalidate.
-                Err(e) if is_gone(e) => false,
-                Err(e) => return Err(key_error(e, &format!("erasing {server:?}"))),
-            },
+        // Invalidates the key; `NoEntry` also when another process erased it first.
+        let erased = match self.entry(server)?.delete_credential() {
+            Ok(()) => true,
+            Err(KrError::NoEntry) => false,
+            Err(e) => return Err(key_error(e, &format!("erasing {server:?}"))),
         };
         self.remove_index(server)?;
         Ok(erased)

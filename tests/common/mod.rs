@@ -2,6 +2,8 @@
 //! built locally, the binaries run in an isolated docker config, and a direct look at a registry.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

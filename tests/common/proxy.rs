@@ -1,0 +1,555 @@
+//! A fault-injecting HTTP/1.1 proxy to put between the Docker engine and a test registry, so
+//! end-to-end tests can make the registry misbehave on demand.
+//!
+//! The proxy listens on a free 127.0.0.1 port and forwards every request to the upstream
+//! registry (plain HTTP) unless a rule set with [`FaultProxy::fail_first`] says otherwise.
+//! Forwarding is transparent: method, path and query, headers (Host rewritten to the upstream,
+//! hop-by-hop headers dropped, Authorization kept), request and response bodies streamed both
+//! ways, status and headers of the answer. Absolute `Location` (and `Link`) URLs that point at
+//! the upstream are rewritten to point at the proxy: distribution builds them from the Host it
+//! was sent (`http://127.0.0.1:UP/v2/<name>/blobs/uploads/<uuid>?_state=...`); the `_state`
+//! HMAC covers name, uuid, offset and start time, not the host, so it survives the rewrite.
+//!
+//! A TLS ClientHello (the engine tries HTTPS first on 127.0.0.0/8 registries, then falls back
+//! to plain HTTP) is dropped at once and not counted as a request.
+//!
+//! The proxy runs on a thread of its own with its own tokio runtime; the test side is
+//! synchronous. Dropping the [`FaultProxy`] stops it and closes every connection, stalled
+//! ones included.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+
+/// Which requests a rule applies to (and what [`FaultProxy::seen`] counts). A request can be of
+/// several kinds: every request is `Any`, a blob PATCH is both `BlobUpload` and `BlobPatch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// GET (or HEAD) /v2/
+    Ping,
+    /// POST, PATCH or PUT under /v2/<name>/blobs/uploads/ (start, data, commit of an upload;
+    /// a cross-repository mount is a POST too)
+    BlobUpload,
+    /// PATCH under /v2/<name>/blobs/uploads/<uuid>: the part of an upload that carries the
+    /// layer's data (Docker sends it all in one PATCH, then an empty PUT to commit)
+    BlobPatch,
+    /// HEAD /v2/<name>/blobs/<digest>
+    BlobHead,
+    /// PUT /v2/<name>/manifests/<ref>
+    ManifestPut,
+    /// GET or HEAD /v2/<name>/manifests/<ref>
+    ManifestGet,
+    /// Every request
+    Any,
+}
+
+const KINDS: [Kind; 7] = [
+    Kind::Ping,
+    Kind::BlobUpload,
+    Kind::BlobPatch,
+    Kind::BlobHead,
+    Kind::ManifestPut,
+    Kind::ManifestGet,
+    Kind::Any,
+];
+
+impl Kind {
+    fn index(self) -> usize {
+        KINDS.iter().position(|k| *k == self).unwrap()
+    }
+}
+
+/// What a faulted request gets instead of being forwarded.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Read the request body (if any) to its end, then answer with this status, a
+    /// `Retry-After: <seconds>` header if given, and a registry-style JSON error body
+    /// (`{"errors":[{"code":"UNAVAILABLE",...}]}`), without forwarding.
+    Status { code: u16, retry_after: Option<u64> },
+    /// Read part of the request body (up to [`RESET_AFTER`] bytes, if there is a body), then
+    /// drop the connection abruptly with a TCP RST (SO_LINGER 0) and no response.
+    Reset,
+    /// Read the request body (if any) to its end and never answer: the connection stays open
+    /// until the proxy is dropped.
+    Stall,
+}
+
+/// How much of a request body [`Fault::Reset`] reads before it resets the connection.
+pub const RESET_AFTER: usize = 256 * 1024;
+
+struct Rule {
+    kind: Kind,
+    left: usize,
+    fault: Fault,
+}
+
+#[derive(Default)]
+struct State {
+    seen: [usize; KINDS.len()],
+    injected: usize,
+    rules: Vec<Rule>,
+    log: Vec<String>,
+}
+
+struct Shared {
+    upstream: String,
+    /// "127.0.0.1:PORT" of the proxy itself
+    addr: String,
+    state: Mutex<State>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl Shared {
+    /// Count a request and pick the fault it gets, if any. Every rule whose kind the request
+    /// has and whose budget is not spent counts it; the earliest such rule's fault applies.
+    fn decide(&self, kinds: &[Kind], line: &str) -> Option<Fault> {
+        let mut st = self.state.lock().unwrap();
+        for k in kinds {
+            st.seen[k.index()] += 1;
+        }
+        let mut chosen = None;
+        for rule in st.rules.iter_mut() {
+            if rule.left > 0 && kinds.contains(&rule.kind) {
+                rule.left -= 1;
+                if chosen.is_none() {
+                    chosen = Some(rule.fault.clone());
+                }
+            }
+        }
+        if chosen.is_some() {
+            st.injected += 1;
+        }
+        let what = match &chosen {
+            None => "forwarded".to_string(),
+            Some(f) => format!("{f:?}"),
+        };
+        st.log.push(format!("{line} -> {what}"));
+        chosen
+    }
+}
+
+/// A fault-injecting proxy in front of a registry. See the module documentation.
+pub struct FaultProxy {
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Start on a free 127.0.0.1 port, forwarding to `upstream` ("127.0.0.1:5000", plain HTTP).
+    pub fn start(upstream: &str) -> FaultProxy {
+        let listener = StdListener::bind("127.0.0.1:0").expect("bind the proxy's port");
+        let addr = listener.local_addr().unwrap();
+        FaultProxy::spawn(upstream, addr, Listen::Now(listener))
+    }
+
+    /// Like [`start`](Self::start), but the port refuses connections (nothing listens) for
+    /// `delay` first — a registry restarting. The port is reserved first so the address is
+    /// known at once, then closed, and bound again after the delay.
+    pub fn start_refusing_for(upstream: &str, delay: Duration) -> FaultProxy {
+        let listener = StdListener::bind("127.0.0.1:0").expect("bind the proxy's port");
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        FaultProxy::spawn(upstream, addr, Listen::After(delay))
+    }
+
+    fn spawn(upstream: &str, addr: SocketAddr, listen: Listen) -> FaultProxy {
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_string(),
+            addr: addr.to_string(),
+            state: Mutex::new(State::default()),
+            client,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("fault-proxy-{}", addr.port()))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the proxy's runtime");
+                rt.block_on(async move {
+                    tokio::select! {
+                        _ = stopped => {}
+                        _ = run(listen, addr, sh) => {}
+                    }
+                });
+                // Dropping the runtime drops every connection task: stalled ones close here.
+                drop(rt);
+            })
+            .expect("start the proxy's thread");
+        FaultProxy {
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// "127.0.0.1:PORT"
+    pub fn addr(&self) -> String {
+        self.shared.addr.clone()
+    }
+
+    /// The first `n` requests of `kind` (counted from now) get `fault`; later ones are
+    /// forwarded. A rule for the same kind set earlier is replaced (`n` = 0 removes it).
+    pub fn fail_first(&self, kind: Kind, n: usize, fault: Fault) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.rules.retain(|r| r.kind != kind);
+        if n > 0 {
+            st.rules.push(Rule {
+                kind,
+                left: n,
+                fault,
+            });
+        }
+    }
+
+    /// Remove every rule: from now on every request is forwarded.
+    pub fn clear(&self) {
+        self.shared.state.lock().unwrap().rules.clear();
+    }
+
+    /// How many requests of `kind` have been seen (forwarded or faulted).
+    pub fn seen(&self, kind: Kind) -> usize {
+        self.shared.state.lock().unwrap().seen[kind.index()]
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> usize {
+        self.shared.state.lock().unwrap().injected
+    }
+
+    /// Every request so far, one line each: "METHOD /path?query -> forwarded" or "-> <fault>"
+    /// (for assertion messages).
+    pub fn log(&self) -> Vec<String> {
+        self.shared.state.lock().unwrap().log.clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+enum Listen {
+    Now(StdListener),
+    After(Duration),
+}
+
+async fn run(listen: Listen, addr: SocketAddr, shared: Arc<Shared>) {
+    let listener = match listen {
+        Listen::Now(l) => {
+            l.set_nonblocking(true).unwrap();
+            TcpListener::from_std(l).unwrap()
+        }
+        Listen::After(delay) => {
+            tokio::time::sleep(delay).await;
+            let mut tries = 0;
+            loop {
+                match TcpListener::bind(addr).await {
+                    Ok(l) => break l,
+                    Err(e) if tries < 50 => {
+                        tries += 1;
+                        if tries == 1 {
+                            eprintln!("fault proxy: re-binding {addr}: {e}; retrying");
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => {
+                        eprintln!("fault proxy: cannot bind {addr} again: {e}");
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(connection(stream, shared.clone()));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Serve one client connection (HTTP/1.1, keep-alive).
+async fn connection(stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    // A TLS handshake record (0x16): the engine probing HTTPS. Close at once, uncounted.
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(1) if first[0] != 0x16 => {}
+        _ => return,
+    }
+    // A second descriptor of the socket, kept to reset the connection: hyper owns the stream,
+    // so to send a RST the connection task drops hyper's side and then closes this one with
+    // SO_LINGER 0. On a normal end it is just closed (FIN, nothing lost).
+    let Ok(std_stream) = stream.into_std() else {
+        return;
+    };
+    let Ok(spare) = std_stream.try_clone() else {
+        return;
+    };
+    let Ok(stream) = TcpStream::from_std(std_stream) else {
+        return;
+    };
+    let reset = Arc::new(Notify::new());
+    let svc = {
+        let reset = reset.clone();
+        hyper::service::service_fn(move |req| handle(req, shared.clone(), reset.clone()))
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(stream), svc);
+    let mut conn = Box::pin(conn);
+    let reset_now = tokio::select! {
+        _ = conn.as_mut() => false,
+        _ = reset.notified() => true,
+    };
+    drop(conn);
+    if reset_now {
+        let sock = tokio::net::TcpSocket::from_std_stream(spare);
+        let _ = sock.set_zero_linger();
+        drop(sock);
+    } else {
+        drop(spare);
+    }
+}
+
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    reset: Arc<Notify>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let kinds = kinds_of(req.method(), req.uri().path());
+    let line = format!(
+        "{} {}",
+        req.method(),
+        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
+    );
+    match shared.decide(&kinds, &line) {
+        None => Ok(forward(req, &shared).await),
+        Some(Fault::Status { code, retry_after }) => {
+            drain(req.into_body(), usize::MAX).await;
+            Ok(error_response(code, retry_after))
+        }
+        Some(Fault::Reset) => {
+            drain(req.into_body(), RESET_AFTER).await;
+            reset.notify_one();
+            std::future::pending().await
+        }
+        Some(Fault::Stall) => {
+            drain(req.into_body(), usize::MAX).await;
+            std::future::pending().await
+        }
+    }
+}
+
+/// Read and discard a body until its end or until `limit` bytes are read.
+async fn drain(mut body: Incoming, limit: usize) {
+    let mut n = 0usize;
+    if body.is_end_stream() {
+        return;
+    }
+    while n < limit {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    n += data.len();
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Which kinds a request is (always including `Any`).
+fn kinds_of(method: &Method, path: &str) -> Vec<Kind> {
+    let mut kinds = vec![Kind::Any];
+    let m = method.as_str();
+    if path == "/v2/" || path == "/v2" {
+        if m == "GET" || m == "HEAD" {
+            kinds.push(Kind::Ping);
+        }
+        return kinds;
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return kinds;
+    };
+    const UPLOADS: &str = "/blobs/uploads";
+    if let Some(i) = rest.rfind(UPLOADS) {
+        let tail = &rest[i + UPLOADS.len()..];
+        let uuid = tail.strip_prefix('/');
+        if i > 0 && (tail.is_empty() || uuid.is_some_and(|u| !u.contains('/'))) {
+            match m {
+                "POST" | "PUT" => kinds.push(Kind::BlobUpload),
+                "PATCH" => kinds.extend([Kind::BlobUpload, Kind::BlobPatch]),
+                _ => {}
+            }
+            return kinds;
+        }
+    }
+    if let Some(i) = rest.rfind("/blobs/") {
+        let tail = &rest[i + "/blobs/".len()..];
+        if i > 0 && !tail.is_empty() && !tail.contains('/') {
+            if m == "HEAD" {
+                kinds.push(Kind::BlobHead);
+            }
+            return kinds;
+        }
+    }
+    if let Some(i) = rest.rfind("/manifests/") {
+        let tail = &rest[i + "/manifests/".len()..];
+        if i > 0 && !tail.is_empty() && !tail.contains('/') {
+            match m {
+                "PUT" => kinds.push(Kind::ManifestPut),
+                "GET" | "HEAD" => kinds.push(Kind::ManifestGet),
+                _ => {}
+            }
+        }
+    }
+    kinds
+}
+
+fn full(body: impl Into<Bytes>) -> ProxyBody {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A registry-style error answer.
+fn error_response(code: u16, retry_after: Option<u64>) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (ecode, message) = match code {
+        401 => ("UNAUTHORIZED", "authentication required"),
+        403 => ("DENIED", "requested access to the resource is denied"),
+        404 => ("NAME_UNKNOWN", "repository name not known to registry"),
+        429 => ("TOOMANYREQUESTS", "too many requests"),
+        503 => ("UNAVAILABLE", "service unavailable"),
+        _ => ("UNKNOWN", "unknown error"),
+    };
+    let body = format!(
+        "{{\"errors\":[{{\"code\":\"{ecode}\",\"message\":\"{message} (injected by the test proxy)\",\"detail\":null}}]}}\n"
+    );
+    let mut resp = Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("docker-distribution-api-version", "registry/2.0")
+        .header("content-length", body.len());
+    if let Some(secs) = retry_after {
+        resp = resp.header("retry-after", secs);
+    }
+    resp.body(full(body)).unwrap()
+}
+
+/// Headers that belong to one hop, not to the message.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for h in named {
+        headers.remove(h);
+    }
+    for h in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(h);
+    }
+}
+
+async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<ProxyBody> {
+    let (mut parts, body) = req.into_parts();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    parts.uri = match format!("http://{}{pq}", shared.upstream).parse() {
+        Ok(u) => u,
+        Err(e) => return bad_gateway(&format!("bad request target {pq:?}: {e}")),
+    };
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    parts
+        .headers
+        .insert(HOST, HeaderValue::from_str(&shared.upstream).unwrap());
+    match shared.client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            let from = format!("http://{}", shared.upstream);
+            let to = format!("http://{}", shared.addr);
+            for name in ["location", "content-location", "link"] {
+                let values: Vec<HeaderValue> = parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| match v.to_str() {
+                        Ok(s) if s.contains(&from) => HeaderValue::from_str(&s.replace(&from, &to))
+                            .unwrap_or_else(|_| v.clone()),
+                        _ => v.clone(),
+                    })
+                    .collect();
+                if values.is_empty() {
+                    continue;
+                }
+                parts.headers.remove(name);
+                for v in values {
+                    parts.headers.append(HeaderName::from_static(name), v);
+                }
+            }
+            Response::from_parts(parts, body.boxed())
+        }
+        Err(e) => bad_gateway(&format!("upstream {}: {e:?}", shared.upstream)),
+    }
+}
+
+fn bad_gateway(why: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": format!("test proxy: {why}"), "detail": null}]})
+        .to_string();
+    Response::builder()
+        .status(StatusCode::BAD_GATEWAY)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(full(body))
+        .unwrap()
+}
