@@ -69,14 +69,16 @@ fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
             Ok(None)
         }
         Err(e) => {
-            // clap's message spans several lines; keep its first, which names the problem.
+            // clap's message spans several lines: keep those before the usage, on one line.
             let text = e.render().to_string();
             let first = text
                 .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let first = first.trim_start_matches("error: ").to_string();
             Err(Error::usage(format!("{first} (see docker pushx --help)")))
         }
     }

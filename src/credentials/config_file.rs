@@ -76,8 +76,12 @@ fn create_dir_private(dir: &Path) -> Result<(), Error> {
     b.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-        .map_err(|e| Error::other(format!("cannot create {}: {e}", dir.display())))
+    b.create(dir).map_err(|e| {
+        Error::other(format!(
+            "cannot create {} to hold config.json: {e}",
+            dir.display()
+        ))
+    })
 }
 
 impl Edit {

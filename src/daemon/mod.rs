@@ -69,7 +69,17 @@ impl Daemon {
         let docker = docker
             .negotiate_version()
             .await
-            .map_err(|e| daemon_error(&address, e))?;
+            .map_err(|e| match daemon_error(&address, e) {
+                // Something answered, but not like a daemon.
+                e if e.kind == Kind::Other => Error::new(
+                    Kind::Unreachable,
+                    format!(
+                        "{address} does not answer like a Docker daemon ({}): point --host, DOCKER_HOST or --context at one",
+                        e.message
+                    ),
+                ),
+                e => e,
+            })?;
         let v = docker.client_version();
         let version = format!("{}.{}", v.major_version, v.minor_version);
         Ok(Daemon {
