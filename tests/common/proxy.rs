@@ -513,7 +513,11 @@ async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<ProxyBody>
     parts
         .headers
         .insert(HOST, HeaderValue::from_str(&shared.upstream).unwrap());
-    match shared.client.request(Request::from_parts(parts, body)).await {
+    match shared
+        .client
+        .request(Request::from_parts(parts, body))
+        .await
+    {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
             strip_hop_by_hop(&mut parts.headers);
