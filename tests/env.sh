@@ -31,6 +31,12 @@ command -v docker >/dev/null || die "no docker CLI on PATH"
 W=$(mktemp -d /tmp/pushx-test.XXXXXX)
 PIDS=()
 cleanup() {
+  # gnome-keyring-daemon outlives its D-Bus session: stop the ones this run started.
+  for p in $(pgrep -f gnome-keyring-daemon 2>/dev/null); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "XDG_DATA_HOME=$W/xdg-data"; then
+      PIDS+=("$p")
+    fi
+  done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$W"

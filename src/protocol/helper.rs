@@ -35,6 +35,12 @@ impl Verb {
     }
 }
 
+const CONTROL_IN_SERVER_URL: &str = "the server URL holds control characters";
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 /// What `store` receives.
 #[derive(Debug)]
 pub struct Credentials {
@@ -64,6 +70,11 @@ pub fn parse_store(input: &[u8]) -> Result<Credentials, String> {
     if w.server_url.trim().is_empty() {
         return Err(NO_SERVER_URL.into());
     }
+    // `get` and `erase` refuse such keys (parse_server), so a login stored under one could
+    // never be read or removed again through the helper.
+    if has_control(w.server_url.trim()) {
+        return Err(CONTROL_IN_SERVER_URL.into());
+    }
     if w.username.trim().is_empty() {
         return Err(NO_USERNAME.into());
     }
@@ -83,8 +94,8 @@ pub fn parse_server(input: &[u8]) -> Result<String, String> {
     if key.is_empty() {
         return Err(NO_SERVER_URL.into());
     }
-    if key.chars().any(char::is_control) {
-        return Err("the server URL holds control characters".into());
+    if has_control(key) {
+        return Err(CONTROL_IN_SERVER_URL.into());
     }
     Ok(key.to_string())
 }
@@ -164,6 +175,31 @@ mod tests {
         );
         assert_eq!(parse_server(b"").unwrap_err(), NO_SERVER_URL);
         assert!(parse_server(b"a\x00b").is_err());
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/helper_stdin.rs): `store` took a ServerURL holding a
+    /// control character (here DEL) that `get` and `erase` then refused, leaving a login that
+    /// only `list` could see.
+    #[test]
+    fn store_refuses_keys_that_get_would_refuse() {
+        // JSON escapes: DEL, NUL, newline, NEL (a C1 control that trim() also treats as space).
+        for url in [r"reg\u007f:5000", r"reg\u0000x", r"a\nb", r"r\u0085x"] {
+            let input = format!(r#"{{"ServerURL":"{url}","Username":"u","Secret":"s"}}"#);
+            assert_eq!(
+                parse_store(input.as_bytes()).unwrap_err(),
+                CONTROL_IN_SERVER_URL,
+                "{url}"
+            );
+            let key: String = serde_json::from_str(&format!("\"{url}\"")).unwrap();
+            assert_eq!(
+                parse_server(key.as_bytes()).unwrap_err(),
+                CONTROL_IN_SERVER_URL
+            );
+        }
+        // Surrounding whitespace is still trimmed, as `get` trims it.
+        let c = parse_store(br#"{"ServerURL":" reg:5000\n","Username":"u","Secret":"s"}"#).unwrap();
+        assert_eq!(c.server_url, "reg:5000");
+        assert_eq!(parse_server(c.server_url.as_bytes()).unwrap(), c.server_url);
     }
 
     #[test]

@@ -356,23 +356,24 @@ impl PushState {
         c
     }
 
-    /// Bytes the daemon reported sending, summed over layers it uploaded.
+    /// Bytes the daemon reported sending, summed over layers it uploaded. The counts come from
+    /// the daemon unchecked, so the sum saturates rather than overflows.
     pub fn bytes_pushed(&self) -> u64 {
         self.layers
             .iter()
             .filter(|(_, l)| matches!(l.state, LayerState::Pushed | LayerState::Pushing))
-            .map(|(_, l)| l.current)
-            .sum()
+            .fold(0u64, |sum, (_, l)| sum.saturating_add(l.current))
     }
 
     /// Bytes sent so far and the known total of layers being uploaded, for a progress total.
+    /// Both saturate (hostile counts must not overflow), and `done <= total` always holds.
     pub fn progress(&self) -> (u64, u64) {
-        let mut done = 0;
-        let mut total = 0;
+        let mut done: u64 = 0;
+        let mut total: u64 = 0;
         for (_, l) in &self.layers {
             if let Some(t) = l.total {
-                total += t.max(l.current);
-                done += l.current;
+                total = total.saturating_add(t.max(l.current));
+                done = done.saturating_add(l.current);
             }
         }
         (done, total)
@@ -531,6 +532,28 @@ mod tests {
         assert!(parse_message("{").is_err());
         let mut l = Lines::default();
         assert!(l.push(&vec![b'x'; MAX_LINE + 1]).is_err());
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/push_stream.rs): byte counts near u64::MAX made
+    /// `bytes_pushed` and `progress` overflow (a panic in debug builds, a wrong total in release).
+    #[test]
+    fn hostile_byte_counts_saturate() {
+        let max = u64::MAX;
+        let s = fold(&format!(
+            "{{\"status\":\"Pushing\",\"progressDetail\":{{\"current\":{},\"total\":5}},\"id\":\"a\"}}\r\n\
+             {{\"status\":\"Pushing\",\"progressDetail\":{{\"current\":10,\"total\":{max}}},\"id\":\"b\"}}\r\n\
+             {{\"status\":\"Pushed\",\"progressDetail\":{{\"current\":{max},\"total\":{max}}},\"id\":\"c\"}}\r\n",
+            max - 1
+        ));
+        assert_eq!(s.layers.len(), 3);
+        assert_eq!(s.bytes_pushed(), max);
+        assert_eq!(s.progress(), (max, max));
+        let small = fold(
+            "{\"status\":\"Pushing\",\"progressDetail\":{\"current\":3,\"total\":5},\"id\":\"a\"}\n\
+             {\"status\":\"Pushing\",\"progressDetail\":{\"current\":7,\"total\":6},\"id\":\"b\"}\n",
+        );
+        assert_eq!(small.bytes_pushed(), 10);
+        assert_eq!(small.progress(), (10, 12));
     }
 
     #[test]

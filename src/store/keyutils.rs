@@ -26,7 +26,7 @@
 //!   rewrite or remove them.
 //! * Processes without a session keyring of their own (containers, CI jobs, cron) fall back
 //!   to the user-session keyring, where the store crate's `set_secret` fails with
-//!   `NoStorageAccess(AccessDenied)` after leaving a stray key. [`KeyutilsStore::open`]
+//!   `NoStorageAccess(AccessDenied)` after leaving a stray key. `KeyutilsStore::open`
 //!   detects that up front (with `linux-keyutils` directly: the store crate cannot tell the
 //!   two keyrings apart), then writes, reads back and erases a throwaway entry through the
 //!   store crate, before any real write.
@@ -532,6 +532,40 @@ mod tests {
         assert!(!file.exists(), "erase removes the index entry");
     }
 
+    /// The layout the module docs describe: the store crate's description, our JSON payload.
+    #[test]
+    fn keys_have_the_documented_layout() {
+        if !contract::enabled("PUSHX_TEST_KEYUTILS") {
+            return;
+        }
+        let index = TempIndex::new();
+        let store = KeyutilsStore::open(&index.opts()).unwrap();
+        let server = format!("https://{}index.docker.io/v1/", contract::prefix("layout"));
+        store
+            .store(&Credential {
+                server: server.clone(),
+                username: "<token>".into(),
+                secret: Secret::new("tok"),
+            })
+            .unwrap();
+        let session = KeyRing::from_special_id(KeyRingIdentifier::Session, false).unwrap();
+        let found = session.search(&format!("keyring:{server}@docker-pushx"));
+        let payload = found.map(|key| key.read_to_vec());
+        assert!(store.erase(&server).unwrap());
+        let payload = payload.expect("key found").expect("key read");
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"ServerURL": server, "Username": "<token>", "Secret": "tok"})
+        );
+        // Erased means gone for the kernel too, at once.
+        assert!(
+            session
+                .search(&format!("keyring:{server}@docker-pushx"))
+                .is_err()
+        );
+    }
+
     #[test]
     fn stale_index_entries_are_not_listed() {
         if !contract::enabled("PUSHX_TEST_KEYUTILS") {
@@ -654,7 +688,7 @@ mod tests {
         }
         assert_eq!(
             store.get(&format!("{prefix}reg-{i:02}")).unwrap().is_some(),
-            i % 2 == 0
+            i.is_multiple_of(2)
         );
     }
 

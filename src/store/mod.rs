@@ -2,8 +2,9 @@
 //! ([`open`], [`probe`]) and the errors every backend reports.
 //!
 //! Backends: the freedesktop Secret Service over D-Bus ([`secret_service`], Linux), the
-//! kernel key retention service ([`keyutils`], Linux) and an in-memory map ([`memory`], for
-//! tests). Every call is blocking; async callers run them in `spawn_blocking`.
+//! kernel key retention service ([`keyutils`], Linux), both keyring-core entries on the
+//! keyring-rs store crates, and an in-memory map ([`memory`], for tests). Every call is
+//! blocking; async callers run them in `spawn_blocking`.
 //!
 //! Server keys are opaque strings stored verbatim (`https://index.docker.io/v1/`,
 //! `https://index.docker.io/v1/access-token`, `127.0.0.1:5000`, ...): docker's own helpers
@@ -155,7 +156,8 @@ pub trait CredentialStore: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StoreOptions {
     /// D-Bus session bus address; `None` means the zbus default (`DBUS_SESSION_BUS_ADDRESS`,
-    /// else `$XDG_RUNTIME_DIR/bus`).
+    /// else `$XDG_RUNTIME_DIR/bus`). The keyring-core Secret Service store always uses that
+    /// default, so another address only serves tests of unusable buses.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) dbus_address: Option<String>,
     /// Directory of the keyutils index; `None` means `$XDG_STATE_HOME/docker-pushx/keyutils-index`

@@ -37,12 +37,21 @@
 //! called. (A collection locked in the microseconds between the check and the call is the one
 //! remaining window.)
 //!
+//! The keyring-core store object is made per [`SecretServiceStore`] and entries are built
+//! from it directly, never through keyring-core's process-wide default store: the binaries
+//! choose a store at run time and may hold a keyutils store at the same time. Several items
+//! for one server (another tool, a Secret Service whose `replace` is not atomic) are
+//! tolerated: `get` and `list` take the newest (highest object path), `store` and `erase`
+//! remove them all.
+//!
 //! Deadlines: the store crate connects with zbus defaults (session bus from the environment,
 //! no per-call timeout). Our check connection runs first with [`CALL_TIMEOUT`] per call, so a
-//! missing or silent bus is reported quickly, and every call waits for its result with a
-//! deadline, so a service that stops answering mid-call cannot hang the caller. Because the
-//! store crate always uses the environment's session bus, a store opened for another bus
-//! address ([`StoreOptions::dbus_address`], tests only) that answers is refused.
+//! missing or silent bus is reported quickly, and every call waits for its result at most
+//! 4 × (timeout + 1 s) (24 s), so a service that stops answering in the middle of a
+//! store-crate call cannot hang the caller (the worker thread stays blocked; later calls time
+//! out too). Because the store crate always uses the environment's session bus, a store
+//! opened for another bus address (`StoreOptions::dbus_address`, tests only) that answers is
+//! refused.
 //!
 //! Calls block the caller (run them in `spawn_blocking`); the D-Bus work itself happens on a
 //! private thread per store that owns both connections, so the store may be dropped anywhere,
@@ -167,9 +176,9 @@ fn unusable(err: &SsError, bus: &str, timeout: Duration) -> Option<Unusable> {
         (SsError::Zbus(zbus::Error::Handshake(e)), _) => return Some(no_bus(e)),
         _ => {}
     }
-    // D-Bus error names arrive in several wrappers (MethodError, fdo::Error, ...); their
-    // Display always starts with the name.
-    let text = err.to_string();
+    // D-Bus error names arrive in several wrappers (MethodError, fdo::Error, ...), and some
+    // of them (fdo::Error::ZBus) do not show the name in their Display.
+    let text = format!("{} {err}", error_name(err).unwrap_or_default());
     if text.contains("org.freedesktop.Secret.Error.IsLocked") {
         return Some(locked());
     }
@@ -188,6 +197,28 @@ fn unusable(err: &SsError, bus: &str, timeout: Duration) -> Option<Unusable> {
         return Some(timed_out());
     }
     None
+}
+
+/// The D-Bus error name inside `err`, e.g. `org.freedesktop.Secret.Error.IsLocked`.
+fn error_name(err: &SsError) -> Option<String> {
+    fn of_zbus(e: &zbus::Error) -> Option<String> {
+        match e {
+            zbus::Error::MethodError(name, _, _) => Some(name.to_string()),
+            zbus::Error::FDO(e) => of_fdo(e),
+            _ => None,
+        }
+    }
+    fn of_fdo(e: &zbus::fdo::Error) -> Option<String> {
+        match e {
+            zbus::fdo::Error::ZBus(e) => of_zbus(e),
+            other => Some(zbus::DBusError::name(other).to_string()),
+        }
+    }
+    match err {
+        SsError::Zbus(e) => of_zbus(e),
+        SsError::ZbusFdo(e) => of_fdo(e),
+        _ => None,
+    }
 }
 
 /// Turns a keyring-core error from the store crate into a store error. Never shows secret
@@ -215,15 +246,22 @@ fn keyring_error(err: KrError, ctx: &Ctx, doing: &str) -> StoreError {
 }
 
 /// True when the error says the item went away between the store crate's search and its
-/// next call on the item (a concurrent erase).
+/// next call on the item (a concurrent erase). gnome-keyring answers calls on a deleted item
+/// with `UnknownMethod` ("Object does not exist at path ..."); the others are what the spec
+/// and other services use.
 fn vanished(err: &KrError) -> bool {
     let (KrError::PlatformFailure(inner) | KrError::NoStorageAccess(inner)) = err else {
         return false;
     };
-    let text = inner.to_string();
-    text.contains("org.freedesktop.Secret.Error.NoSuchObject")
-        || text.contains("org.freedesktop.DBus.Error.UnknownObject")
-        || text.contains("org.freedesktop.DBus.Error.UnknownMethod")
+    let name = inner.downcast_ref::<SsError>().and_then(error_name);
+    matches!(
+        name.as_deref(),
+        Some(
+            "org.freedesktop.Secret.Error.NoSuchObject"
+                | "org.freedesktop.DBus.Error.UnknownObject"
+                | "org.freedesktop.DBus.Error.UnknownMethod"
+        )
+    )
 }
 
 fn bus_description(opts: &StoreOptions) -> String {
@@ -556,9 +594,13 @@ fn erase(conn: &Conn, ctx: &Ctx, server: &str) -> Result<bool, StoreError> {
     match entry(conn, server)?.delete_credential() {
         Ok(()) => Ok(true),
         Err(KrError::NoEntry) => Ok(false),
-        Err(KrError::Ambiguous(entries)) => Ok(entries
-            .iter()
-            .fold(false, |erased, e| e.delete_credential().is_ok() || erased)),
+        Err(KrError::Ambiguous(entries)) => {
+            let mut erased = false;
+            for e in entries {
+                erased |= e.delete_credential().is_ok();
+            }
+            Ok(erased)
+        }
         // A concurrent erase got there first.
         Err(e) if vanished(&e) => Ok(false),
         Err(e) => Err(keyring_error(e, ctx, &format!("erasing {server:?}"))),
@@ -637,6 +679,7 @@ mod tests {
     use super::*;
     use crate::store::contract;
     use crate::store::{StoreChoice, open_with, probe_with};
+    use std::os::unix::fs::DirBuilderExt;
 
     fn store() -> SecretServiceStore {
         SecretServiceStore::open(&StoreOptions::default()).expect("open the Secret Service")
@@ -712,16 +755,25 @@ mod tests {
     }
 
     /// Runs this test binary again in a fresh `dbus-run-session` whose gnome-keyring has its
-    /// own data directory, and checks what the child reports. `prepare`, if any, runs first in
+    /// own data and runtime directories, and checks what the child reports. `prepare`, if any, runs first in
     /// a separate session on the same data directory.
     fn run_child(prepare: Option<&str>, setup: &str, expect: &str) {
         let data = std::env::temp_dir().join(format!("pushx-ss-{}", super::super::unique_suffix()));
         std::fs::create_dir_all(&data).unwrap();
         let session = |script: &str| {
+            // A private runtime directory per session: gnome-keyring finds a running daemon
+            // through its control socket there (not through the bus), so a shared one would
+            // join this session to another session's daemon (or a leftover one).
+            let runtime = data.join(format!("run-{}", super::super::unique_suffix()));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&runtime)
+                .unwrap();
             std::process::Command::new("dbus-run-session")
                 .args(["--", "sh", "-c", script])
                 .arg(std::env::current_exe().unwrap())
                 .env("XDG_DATA_HOME", &data)
+                .env("XDG_RUNTIME_DIR", &runtime)
                 .env("PUSHX_CHILD_EXPECT", expect)
                 .output()
                 .expect("run dbus-run-session")
@@ -733,10 +785,29 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            // The daemon writes the new keyring after `--unlock` returns: wait until the file
+            // is complete, or the next session may find no keyring at all.
+            let keyrings = data.join("keyrings");
+            let written = || {
+                let complete =
+                    std::fs::metadata(keyrings.join("login.keyring")).is_ok_and(|m| m.len() > 0);
+                let pending = std::fs::read_dir(&keyrings).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().contains(".temp-"))
+                });
+                complete && !pending
+            };
+            let started = std::time::Instant::now();
+            while !written() && started.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            stop_daemons_of(&data);
         }
         let out = session(&format!(
             "{setup} \"$0\" --exact store::secret_service::tests::child_reports --ignored --nocapture --test-threads=1"
         ));
+        stop_daemons_of(&data);
         let _ = std::fs::remove_dir_all(&data);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -752,6 +823,32 @@ mod tests {
                 .find(|l| l.contains("child ok"))
                 .unwrap_or_default()
         );
+    }
+
+    /// Stops the gnome-keyring daemons of finished child sessions (they outlive
+    /// `dbus-run-session`): those whose data directory is `data`, unique to one `run_child`.
+    fn stop_daemons_of(data: &std::path::Path) {
+        let wanted = format!("XDG_DATA_HOME={}", data.display());
+        let Ok(processes) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for process in processes.flatten() {
+            let name = process.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != "gnome-keyring-d" {
+                continue;
+            }
+            let environ = std::fs::read(process.path().join("environ")).unwrap_or_default();
+            if environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
+                let _ = std::process::Command::new("kill").arg(pid).status();
+            }
+        }
     }
 
     #[test]
@@ -777,10 +874,59 @@ mod tests {
         run_child(None, "", "no-default");
     }
 
+    /// The collection is locked while a store is open: every call refuses at once, and none
+    /// reaches the store crate's unlock (which would prompt, fail or wait).
+    #[test]
+    fn collection_locked_after_open_is_reported_without_prompting() {
+        if !contract::enabled("PUSHX_TEST_SECRET_SERVICE") {
+            return;
+        }
+        run_child(
+            None,
+            "printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && ",
+            "locked-after-open",
+        );
+    }
+
+    /// Run by `child_reports` for "locked-after-open".
+    fn lock_while_open() {
+        let s = store();
+        let server = format!("{}reg", contract::prefix("lock-after-open"));
+        let cred = Credential {
+            server: server.clone(),
+            username: "alice".into(),
+            secret: Secret::new("pw"),
+        };
+        s.store(&cred).unwrap();
+        let ss = SecretService::connect(EncryptionType::Plain).unwrap();
+        ss.get_default_collection().unwrap().lock().unwrap();
+        let started = std::time::Instant::now();
+        let results = [
+            s.get(&server).map(drop),
+            s.list().map(drop),
+            s.store(&cred),
+            s.erase(&server).map(drop),
+        ];
+        let took = started.elapsed();
+        for result in results {
+            let err = result.expect_err("refused while locked");
+            assert!(
+                err.to_string()
+                    .starts_with("secret-service is not usable: the default collection is locked"),
+                "{err}"
+            );
+        }
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        println!("child ok: four calls refused in {took:?}");
+    }
+
     #[test]
     #[ignore = "run by the tests above inside a private dbus-run-session"]
     fn child_reports() {
         let expect = std::env::var("PUSHX_CHILD_EXPECT").expect("run through run_child");
+        if expect == "locked-after-open" {
+            return lock_while_open();
+        }
         let err = crate::store::probe(StoreKind::SecretService).unwrap_err();
         let text = err.to_string();
         match expect.as_str() {
@@ -917,6 +1063,34 @@ mod tests {
             v,
             serde_json::json!({"Username": "<token>", "Secret": "tok"})
         );
+    }
+
+    /// What gnome-keyring answers for an item deleted under the store crate is recognised, so
+    /// racing erases are retried or skipped instead of failing.
+    #[test]
+    fn vanished_items_are_recognised() {
+        if !contract::enabled("PUSHX_TEST_SECRET_SERVICE") {
+            return;
+        }
+        let kr = KrStore::new().unwrap();
+        let server = format!("{}reg", contract::prefix("vanish"));
+        let entry = kr.build(SERVICE, &server, None).unwrap();
+        entry
+            .set_secret(br#"{"Username":"u","Secret":"s"}"#)
+            .unwrap();
+        let found = kr
+            .search(&HashMap::from([
+                ("service", SERVICE),
+                ("username", &server),
+            ]))
+            .unwrap();
+        entry.delete_credential().unwrap();
+        assert_eq!(found.len(), 1);
+        let err = found[0].get_secret().unwrap_err();
+        assert!(vanished(&err), "{err}");
+        let err = found[0].delete_credential().unwrap_err();
+        assert!(vanished(&err), "{err}");
+        assert!(!vanished(&KrError::NoEntry));
     }
 
     /// Opening, using and dropping the store on a thread of a tokio runtime must not panic.
