@@ -418,6 +418,16 @@ fn observe_plain_docker_push() {
             rule(Kind::Ping, 1, Fault::Stall),
             None,
         ),
+        (
+            "Stall on the manifest PUT",
+            rule(Kind::ManifestPut, 1, Fault::Stall),
+            None,
+        ),
+        (
+            "500 on the first 2 manifest PUTs",
+            rule(Kind::ManifestPut, 2, status(500, None)),
+            None,
+        ),
     ];
     let only = std::env::var("OBSERVE").ok();
     let mut rows = Vec::new();
