@@ -567,3 +567,41 @@ fn doctor_reports_stores_and_plaintext_logins() {
         .arg("doctor"));
     assert!(r.stdout.contains("auto picks keyutils"), "{r:?}");
 }
+
+#[test]
+fn import_copies_logins_from_another_helper() {
+    need!("PUSHX_TEST_SECRET_SERVICE");
+    // A keyring session of its own, so the other helper's `list` holds only this test's login.
+    let data = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let cfg = Config::new();
+    cfg.write(&serde_json::json!({"credsStore": "secretservice"}));
+    let key = format!("{}.example:5000", unique("from-helper"));
+    let script = r#"
+        printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; sleep 0.5
+        printf '{"ServerURL":"%s","Username":"copied","Secret":"s>?~"}' "$KEY" | docker-credential-secretservice store || exit 10
+        "$PLUGIN" import || exit 11
+        printf %s "$KEY" | "$HELPER" get
+        for p in $(pgrep -f gnome-keyring-daemon); do
+          tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "XDG_DATA_HOME=$XDG_DATA_HOME" && kill $p
+        done
+        true"#;
+    let r = run(Command::new("dbus-run-session")
+        .env("XDG_DATA_HOME", data.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("DOCKER_CONFIG", cfg.path())
+        .env("KEY", &key)
+        .env("PLUGIN", PLUGIN)
+        .env("HELPER", HELPER)
+        .args(["--", "sh", "-c", script]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains(&format!("copied {key} (copied) from helper secretservice")),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("\"Secret\":\"s>?~\""),
+        "pushx's helper returns the copied login: {r:?}"
+    );
+}
