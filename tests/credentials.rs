@@ -582,7 +582,7 @@ fn import_copies_logins_from_another_helper() {
         printf '{"ServerURL":"%s","Username":"copied","Secret":"s>?~"}' "$KEY" | docker-credential-secretservice store || exit 10
         "$PLUGIN" import || exit 11
         printf %s "$KEY" | "$HELPER" get
-        for p in $(pgrep -f gnome-keyring-daemon); do
+        for p in $(pgrep -x gnome-keyring-d); do
           tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "XDG_DATA_HOME=$XDG_DATA_HOME" && kill $p
         done
         true"#;
