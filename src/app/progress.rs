@@ -235,8 +235,23 @@ impl Reporter for Bars {
 
     fn done(&self, target: &str, _ok: bool, summary: &str) {
         self.total_bar(target)
-            .finish_with_message(summary.to_string());
+            .finish_with_message(shorten_digests(summary));
     }
+}
+
+/// `sha256:` and 12 hex digits, so a finished bar fits on its line (the result has them whole).
+fn shorten_digests(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("sha256:") {
+        let (head, tail) = rest.split_at(i + "sha256:".len());
+        out.push_str(head);
+        let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(&tail[..hex.min(12)]);
+        rest = &tail[hex..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
