@@ -256,7 +256,18 @@ fn shorten_digests(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::human_bytes;
+    use super::{human_bytes, shorten_digests};
+
+    #[test]
+    fn digests_shortened_for_bars() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let want = format!("pushed sha256:{0}, verified (sha256:{0})", "a".repeat(12));
+        assert_eq!(
+            shorten_digests(&format!("pushed {d}, verified ({d})")),
+            want
+        );
+        assert_eq!(shorten_digests("no digest"), "no digest");
+    }
 
     #[test]
     fn bytes_read_like_docker() {
