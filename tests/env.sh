@@ -33,7 +33,7 @@ PIDS=()
 cleanup() {
   # gnome-keyring-daemon outlives its D-Bus session: stop the ones this run started.
   for p in $(pgrep -x gnome-keyring-d 2>/dev/null); do
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "XDG_DATA_HOME=$W/xdg-data"; then
+    if { tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "XDG_DATA_HOME=$W/xdg-data"; then
       PIDS+=("$p")
     fi
   done
