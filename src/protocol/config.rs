@@ -174,7 +174,7 @@ pub fn convert_to_hostname(url: &str) -> &str {
 /// `https://index.docker.io/v1/`; anything else is `host[:port]`.
 pub fn login_key(server: &str) -> String {
     let server = server.trim();
-    let host = convert_to_hostname(server);
+    let host = convert_to_hostname(server).trim();
     match host {
         "" | "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB_KEY.to_string(),
         h => h.to_string(),

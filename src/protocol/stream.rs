@@ -239,15 +239,24 @@ const MAX_LINE: usize = 1 << 20;
 
 impl Lines {
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<String>, StreamError> {
+        // What is buffered already holds no line end: only the new bytes need a look, so a
+        // long message arriving in small pieces costs linear time, not quadratic.
+        let scanned = self.buf.len();
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
-            let text = String::from_utf8_lossy(&line).trim().to_string();
-            if !text.is_empty() {
-                out.push(text);
+        let mut start = 0;
+        for i in scanned..self.buf.len() {
+            if self.buf[i] == b'\n' {
+                let text = String::from_utf8_lossy(&self.buf[start..i])
+                    .trim()
+                    .to_string();
+                if !text.is_empty() {
+                    out.push(text);
+                }
+                start = i + 1;
             }
         }
+        self.buf.drain(..start);
         if self.buf.len() > MAX_LINE {
             return Err(StreamError(format!(
                 "a message longer than {MAX_LINE} bytes"
