@@ -18,23 +18,45 @@ pub struct Stores {
 
 impl Stores {
     pub fn open(choice: StoreChoice, verb: Verb) -> Stores {
-        let read = if verb == Verb::Store {
-            Vec::new()
+        Stores::start(choice, verb).finish()
+    }
+
+    /// Starts opening the stores: the Secret Service connects while the caller goes on.
+    pub fn start(choice: StoreChoice, verb: Verb) -> OpeningStores {
+        if verb == Verb::Store {
+            OpeningStores::Write(keyring::start_open(choice))
         } else {
-            keyring::stores_for_lookup(choice)
-        };
-        let (write, warning) = if verb == Verb::Store {
-            match keyring::open(choice) {
-                Ok((s, w)) => (Ok(s), w),
-                Err(e) => (Err(e.message), None),
+            OpeningStores::Read(keyring::start_lookup(choice))
+        }
+    }
+}
+
+/// [`Stores`] being opened by [`Stores::start`].
+pub enum OpeningStores {
+    Write(crate::store::Opening),
+    Read(keyring::Lookup),
+}
+
+impl OpeningStores {
+    /// Waits for the stores: what [`Stores::open`] returns.
+    pub fn finish(self) -> Stores {
+        match self {
+            OpeningStores::Write(opening) => {
+                let (write, warning) = match keyring::finish_open(opening) {
+                    Ok((s, w)) => (Ok(s), w),
+                    Err(e) => (Err(e.message), None),
+                };
+                Stores {
+                    write,
+                    read: Vec::new(),
+                    warning,
+                }
             }
-        } else {
-            (Err(String::new()), None)
-        };
-        Stores {
-            write,
-            read,
-            warning,
+            OpeningStores::Read(lookup) => Stores {
+                write: Err(String::new()),
+                read: lookup.finish(),
+                warning: None,
+            },
         }
     }
 }
@@ -62,6 +84,8 @@ pub fn main() -> i32 {
             0,
         );
     }
+    // The stores open (D-Bus connections, key exchange) while the request is read.
+    let opening = keyring::choice(None).map(|choice| Stores::start(choice, verb));
     let mut input = Vec::new();
     let limit = proto::MAX_INPUT as u64 + 1;
     if verb != Verb::List
@@ -76,18 +100,20 @@ pub fn main() -> i32 {
             1,
         );
     }
-    let choice = match keyring::choice(None) {
-        Ok(c) => c,
+    let stores = match opening {
+        Ok(opening) => opening.finish(),
         Err(e) => return answer(&mut out, &e.message, 1),
     };
-    let stores = Stores::open(choice, verb);
-    serve(
+    let code = serve(
         verb,
         &input,
         &stores,
         &mut out,
         &mut std::io::stderr().lock(),
-    )
+    );
+    // The process exits now: closing connections and stopping threads first only costs time.
+    std::mem::forget(stores);
+    code
 }
 
 fn answer(out: &mut dyn Write, text: &str, code: i32) -> i32 {

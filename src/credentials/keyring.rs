@@ -41,19 +41,56 @@ pub fn source_name(kind: StoreKind) -> String {
 /// Every store a lookup consults, in order: the chosen one, then (with auto) keyutils, where
 /// logins made without a session bus live.
 pub fn stores_for_lookup(choice: StoreChoice) -> Vec<Box<dyn CredentialStore>> {
-    let mut out: Vec<Box<dyn CredentialStore>> = Vec::new();
-    match store::open(choice) {
-        Ok((s, _)) => out.push(s),
-        Err(e) => tracing::debug!("no pushx credential store: {e}"),
+    start_lookup(choice).finish()
+}
+
+/// Starts opening the stores of [`stores_for_lookup`]; [`Lookup::finish`] waits for them.
+/// The Secret Service connects meanwhile, so the caller's other work overlaps it.
+pub fn start_lookup(choice: StoreChoice) -> Lookup {
+    Lookup {
+        choice,
+        opening: store::start_open(choice),
     }
-    #[cfg(target_os = "linux")]
-    if choice == StoreChoice::Auto
-        && out.first().is_none_or(|s| s.kind() != StoreKind::Keyutils)
-        && let Ok((s, _)) = store::open(StoreChoice::Kind(StoreKind::Keyutils))
-    {
-        out.push(s);
+}
+
+/// The stores of a lookup, being opened by [`start_lookup`].
+pub struct Lookup {
+    choice: StoreChoice,
+    opening: store::Opening,
+}
+
+impl Lookup {
+    /// What [`stores_for_lookup`] returns.
+    pub fn finish(self) -> Vec<Box<dyn CredentialStore>> {
+        let mut out: Vec<Box<dyn CredentialStore>> = Vec::new();
+        match self.opening.finish() {
+            Ok((s, _)) => out.push(s),
+            Err(e) => tracing::debug!("no pushx credential store: {e}"),
+        }
+        // Opened only if the lookup gets that far; unusable, it is skipped like a store that
+        // failed to open (every call is `Unavailable`).
+        #[cfg(target_os = "linux")]
+        if self.choice == StoreChoice::Auto
+            && out.first().is_none_or(|s| s.kind() != StoreKind::Keyutils)
+        {
+            out.push(store::open_on_use(StoreKind::Keyutils));
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = self.choice;
+        out
     }
-    out
+}
+
+/// Starts [`open`]: [`store::Opening::finish`] (through [`finish_open`]) waits for the store.
+pub fn start_open(choice: StoreChoice) -> store::Opening {
+    store::start_open(choice)
+}
+
+/// The result of [`open`] for a store started with [`start_open`].
+pub fn finish_open(
+    opening: store::Opening,
+) -> Result<(Box<dyn CredentialStore>, Option<String>), Error> {
+    opening.finish().map_err(store_error)
 }
 
 /// Find the login for `key` in pushx's stores. An unusable store is skipped (the push then

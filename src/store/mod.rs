@@ -98,7 +98,7 @@ impl FromStr for StoreChoice {
 }
 
 /// Errors from a store. No variant ever carries a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be used here at all (no session bus, locked collection, no session
     /// keyring, ...). `fix` tells the user what to do.
@@ -206,9 +206,97 @@ pub(crate) fn open_with(
     choice: StoreChoice,
     opts: &StoreOptions,
 ) -> Result<(Box<dyn CredentialStore>, Option<String>), StoreError> {
-    match choice {
-        StoreChoice::Kind(kind) => open_kind(kind, opts).map(|s| (s, None)),
-        StoreChoice::Auto => open_auto(opts),
+    start_with(choice, opts).finish()
+}
+
+/// Starts [`open`]ing a store: the Secret Service connects on its own thread while the caller
+/// goes on; [`Opening::finish`] waits and returns exactly what [`open`] would.
+pub fn start_open(choice: StoreChoice) -> Opening {
+    start_with(choice, &StoreOptions::from_env())
+}
+
+/// A store being opened by [`start_open`].
+pub struct Opening {
+    choice: StoreChoice,
+    opts: StoreOptions,
+    #[cfg(target_os = "linux")]
+    secret_service: Option<Result<secret_service::Opening, StoreError>>,
+}
+
+impl Opening {
+    /// Waits for the store: the result of [`open`].
+    pub fn finish(self) -> Result<(Box<dyn CredentialStore>, Option<String>), StoreError> {
+        #[cfg(target_os = "linux")]
+        if let Some(started) = self.secret_service {
+            let opened = started.and_then(secret_service::Opening::wait);
+            return match self.choice {
+                StoreChoice::Auto => auto_fallback(opened, &self.opts),
+                StoreChoice::Kind(_) => opened.map(|s| (Box::new(s) as _, None)),
+            };
+        }
+        match self.choice {
+            StoreChoice::Kind(kind) => open_kind(kind, &self.opts).map(|s| (s, None)),
+            StoreChoice::Auto => open_auto(&self.opts),
+        }
+    }
+}
+
+/// The store `kind`, opened on its first use: a lookup that is answered by an earlier store
+/// never pays for opening (and probing) this one. If it cannot be opened, every call fails
+/// with the error [`open`] would have returned, which [`StoreError::is_unavailable`].
+pub fn open_on_use(kind: StoreKind) -> Box<dyn CredentialStore> {
+    Box::new(OnUse {
+        kind,
+        opts: StoreOptions::from_env(),
+        store: std::sync::OnceLock::new(),
+    })
+}
+
+struct OnUse {
+    kind: StoreKind,
+    opts: StoreOptions,
+    store: std::sync::OnceLock<Result<Box<dyn CredentialStore>, StoreError>>,
+}
+
+impl OnUse {
+    fn opened(&self) -> Result<&dyn CredentialStore, StoreError> {
+        match self.store.get_or_init(|| open_kind(self.kind, &self.opts)) {
+            Ok(store) => Ok(store.as_ref()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+impl CredentialStore for OnUse {
+    fn kind(&self) -> StoreKind {
+        self.kind
+    }
+    fn get(&self, server: &str) -> Result<Option<Credential>, StoreError> {
+        self.opened()?.get(server)
+    }
+    fn store(&self, cred: &Credential) -> Result<(), StoreError> {
+        self.opened()?.store(cred)
+    }
+    fn erase(&self, server: &str) -> Result<bool, StoreError> {
+        self.opened()?.erase(server)
+    }
+    fn list(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.opened()?.list()
+    }
+}
+
+fn start_with(choice: StoreChoice, opts: &StoreOptions) -> Opening {
+    #[cfg(target_os = "linux")]
+    let secret_service = matches!(
+        choice,
+        StoreChoice::Auto | StoreChoice::Kind(StoreKind::SecretService)
+    )
+    .then(|| secret_service::SecretServiceStore::start(opts));
+    Opening {
+        choice,
+        opts: opts.clone(),
+        #[cfg(target_os = "linux")]
+        secret_service,
     }
 }
 
@@ -231,7 +319,16 @@ fn open_kind(kind: StoreKind, opts: &StoreOptions) -> Result<Box<dyn CredentialS
 fn open_auto(
     opts: &StoreOptions,
 ) -> Result<(Box<dyn CredentialStore>, Option<String>), StoreError> {
-    let ss_err = match secret_service::SecretServiceStore::open(opts) {
+    auto_fallback(secret_service::SecretServiceStore::open(opts), opts)
+}
+
+/// `auto`: the Secret Service when it opened, else keyutils with a warning.
+#[cfg(target_os = "linux")]
+fn auto_fallback(
+    secret_service: Result<secret_service::SecretServiceStore, StoreError>,
+    opts: &StoreOptions,
+) -> Result<(Box<dyn CredentialStore>, Option<String>), StoreError> {
+    let ss_err = match secret_service {
         Ok(store) => return Ok((Box::new(store), None)),
         Err(e) => e,
     };

@@ -44,9 +44,14 @@
 //! tolerated: `get` and `list` take the newest (highest object path), `store` and `erase`
 //! remove them all.
 //!
+//! Opening: the store crate's connection and its encrypted session (a DH key exchange, most
+//! of the time spent) are set up on a thread of their own while our connection checks the
+//! default collection; opening a session never unlocks anything, and the store crate is used
+//! only once the check passed.
+//!
 //! Deadlines: the store crate connects with zbus defaults (session bus from the environment,
-//! no per-call timeout). Our check connection runs first with [`CALL_TIMEOUT`] per call, so a
-//! missing or silent bus is reported quickly, and every call waits for its result at most
+//! no per-call timeout). Our check connection has [`CALL_TIMEOUT`] per call, so a missing or
+//! silent bus is reported quickly, and every call waits for its result at most
 //! 4 × (timeout + 1 s) (24 s), so a service that stops answering in the middle of a
 //! store-crate call cannot hang the caller (the worker thread stays blocked; later calls time
 //! out too). Because the store crate always uses the environment's session bus, a store
@@ -54,7 +59,8 @@
 //! refused.
 //!
 //! Calls block the caller (run them in `spawn_blocking`); the D-Bus work itself happens on a
-//! private thread per store that owns both connections, so the store may be dropped anywhere,
+//! private thread per store that owns both connections (the store crate's is made on another
+//! thread and handed over, or dropped there), so the store may be dropped anywhere,
 //! including inside an async runtime (zbus's blocking API `block_on`s a tokio runtime of its
 //! own, which panics on a thread of the caller's runtime).
 
@@ -320,12 +326,49 @@ struct Worker {
     jobs: mpsc::Sender<Job>,
     bus: String,
     deadline: Duration,
+    /// When the thread was started: [`Starting::wait`] counts its deadline from here.
+    started: std::time::Instant,
+}
+
+/// A [`Worker`] whose thread is still connecting.
+struct Starting {
+    worker: Worker,
+    ready: mpsc::Receiver<Result<(), StoreError>>,
+    timeout: Duration,
+}
+
+impl Starting {
+    /// Waits until the thread has connected and checked the default collection, at most
+    /// `timeout` + 1s after it was started.
+    fn wait(self) -> Result<Worker, StoreError> {
+        let Starting {
+            worker,
+            ready,
+            timeout,
+        } = self;
+        let deadline = worker.deadline;
+        match ready.recv_timeout(deadline.saturating_sub(worker.started.elapsed())) {
+            Ok(result) => result.map(|()| worker),
+            // The thread may stay blocked on an unresponsive bus; it holds nothing of ours.
+            Err(_) => Err(Ctx {
+                bus: worker.bus.clone(),
+                timeout,
+            }
+            .timed_out(deadline)),
+        }
+    }
 }
 
 impl Worker {
-    /// Connects the check connection (with `timeout` per D-Bus call), checks the default
-    /// collection, then creates the keyring-core store; `timeout` + 1s overall.
+    /// Connects the check connection (with `timeout` per D-Bus call) and checks the default
+    /// collection while the keyring-core store is created; `timeout` + 1s overall.
     fn start(opts: &StoreOptions, timeout: Duration) -> Result<Self, StoreError> {
+        Worker::spawn(opts, timeout)?.wait()
+    }
+
+    /// Starts the connection thread; [`Starting::wait`] waits for it to be ready.
+    fn spawn(opts: &StoreOptions, timeout: Duration) -> Result<Starting, StoreError> {
+        let started = std::time::Instant::now();
         let ctx = Ctx {
             bus: bus_description(opts),
             timeout,
@@ -333,12 +376,16 @@ impl Worker {
         let bus = ctx.bus.clone();
         let deadline = timeout + Duration::from_secs(1);
         let address = opts.dbus_address.clone();
+        let env_bus = address
+            .as_deref()
+            .is_none_or(|a| std::env::var("DBUS_SESSION_BUS_ADDRESS").as_deref() == Ok(a));
+        let crate_store = env_bus.then(CrateStore::start);
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready) = mpsc::channel();
         std::thread::Builder::new()
             .name("pushx-secret-service".into())
             .spawn(move || {
-                let conn = match connect(address.as_deref(), &ctx) {
+                let conn = match connect(address.as_deref(), &ctx, crate_store) {
                     Ok(conn) => conn,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -352,20 +399,16 @@ impl Worker {
                 }
             })
             .map_err(|e| backend(format!("cannot start the Secret Service thread: {e}")))?;
-        let worker = Worker {
-            jobs,
-            bus,
-            deadline,
-        };
-        match ready.recv_timeout(deadline) {
-            Ok(result) => result.map(|()| worker),
-            // The thread may stay blocked on an unresponsive bus; it holds nothing of ours.
-            Err(_) => Err(Ctx {
-                bus: worker.bus.clone(),
-                timeout,
-            }
-            .timed_out(deadline)),
-        }
+        Ok(Starting {
+            worker: Worker {
+                jobs,
+                bus,
+                deadline,
+                started,
+            },
+            ready,
+            timeout,
+        })
     }
 
     /// Runs `f` on the connection thread and waits for its result.
@@ -391,7 +434,43 @@ impl Worker {
     }
 }
 
-fn connect(address: Option<&str>, ctx: &Ctx) -> Result<Conn, StoreError> {
+/// The keyring-core store, being created on a thread of its own (its DH key exchange is most
+/// of the time spent opening) while our connection checks the default collection. Opening a
+/// session never unlocks anything, so this cannot prompt; the store crate is called only
+/// after the check passed. An abandoned store (the check failed) is dropped on that thread,
+/// outside any async runtime.
+struct CrateStore(Option<mpsc::Receiver<Result<Arc<KrStore>, KrError>>>);
+
+impl CrateStore {
+    /// Starts creating the store, or, if no thread can be started, leaves it to [`Self::wait`].
+    fn start() -> Self {
+        // A rendezvous channel: the store is handed over only when the worker takes it, so it
+        // is never dropped by whoever drops an unread receiver (possibly inside a runtime).
+        let (tx, rx) = mpsc::sync_channel(0);
+        let started = std::thread::Builder::new()
+            .name("pushx-secret-store".into())
+            .spawn(move || {
+                let _ = tx.send(KrStore::new());
+            });
+        CrateStore(started.ok().map(|_| rx))
+    }
+
+    fn wait(self) -> Result<Arc<KrStore>, KrError> {
+        match self.0.map(|rx| rx.recv()) {
+            Some(Ok(created)) => created,
+            // No thread, or it died: create the store here.
+            _ => KrStore::new(),
+        }
+    }
+}
+
+/// `crate_store` is `None` when `address` is not the environment's session bus, the only one
+/// the store crate connects to: such a store is refused once the bus has answered.
+fn connect(
+    address: Option<&str>,
+    ctx: &Ctx,
+    crate_store: Option<CrateStore>,
+) -> Result<Conn, StoreError> {
     let builder = match address {
         Some(a) => zbus::blocking::connection::Builder::address(a),
         None => zbus::blocking::connection::Builder::session(),
@@ -403,17 +482,18 @@ fn connect(address: Option<&str>, ctx: &Ctx) -> Result<Conn, StoreError> {
     let check = SecretService::connect_with_existing(EncryptionType::Plain, bus)
         .map_err(|e| ctx.err(&e, "connecting"))?;
     check_default_collection(&check, ctx)?;
-    if let Some(a) = address
-        && std::env::var("DBUS_SESSION_BUS_ADDRESS").as_deref() != Ok(a)
-    {
+    let Some(crate_store) = crate_store else {
         return Err(backend(format!(
             "the keyring-core Secret Service store connects only to the session bus of the \
-             environment (DBUS_SESSION_BUS_ADDRESS), not to {a}"
+             environment (DBUS_SESSION_BUS_ADDRESS), not to {}",
+            address.unwrap_or_default()
         )));
-    }
-    // Connects again (to the environment's session bus) and opens an encrypted session
+    };
+    // Its own connection to the environment's session bus, with an encrypted session
     // (DH + AES), through which all secrets travel.
-    let store = KrStore::new().map_err(|e| keyring_error(e, ctx, "connecting"))?;
+    let store = crate_store
+        .wait()
+        .map_err(|e| keyring_error(e, ctx, "connecting"))?;
     Ok(Conn { check, store })
 }
 
@@ -643,8 +723,23 @@ fn list(conn: &Conn, ctx: &Ctx) -> Result<Vec<(String, String)>, StoreError> {
 impl SecretServiceStore {
     /// Connects and checks that the default collection exists and is unlocked.
     pub(crate) fn open(opts: &StoreOptions) -> Result<Self, StoreError> {
+        Self::start(opts)?.wait()
+    }
+
+    /// Starts connecting on the store's thread; [`Opening::wait`] finishes what
+    /// [`SecretServiceStore::open`] does. The caller may do other work in between.
+    pub(crate) fn start(opts: &StoreOptions) -> Result<Opening, StoreError> {
+        Worker::spawn(opts, CALL_TIMEOUT).map(Opening)
+    }
+}
+
+/// A [`SecretServiceStore`] being opened.
+pub(crate) struct Opening(Starting);
+
+impl Opening {
+    pub(crate) fn wait(self) -> Result<SecretServiceStore, StoreError> {
         Ok(SecretServiceStore {
-            worker: Worker::start(opts, CALL_TIMEOUT)?,
+            worker: self.0.wait()?,
         })
     }
 }
