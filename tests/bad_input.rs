@@ -82,6 +82,22 @@ fn no_daemon_at_the_socket_exits_6() {
         .args(["--context", "nope", "pushx", "app:1", "r:5000/x"]));
     assert_eq!(r.code, 2, "{r:?}");
     assert_one_line_error(&r);
+    // Commands that need no daemon do not care about a bad endpoint.
+    let r = run(cfg.pushx().args([
+        "-H",
+        "ssh://me@host",
+        "pushx",
+        "configure",
+        "--registry",
+        "r.example",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(cfg.pushx().args(["-H", "ssh://me@host", "pushx", "doctor"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("ssh"),
+        "doctor names the endpoint problem: {r:?}"
+    );
 }
 
 #[test]

@@ -16,23 +16,28 @@ pub async fn doctor(settings: &Settings) -> Result<(), Error> {
         println!("{} {line}", if ok { "  ok " } else { "  !! " });
     };
     println!("daemon");
-    let address = daemon::describe(&settings.endpoint.endpoint);
-    say(
-        true,
-        format!(
-            "endpoint {address} (context {}, chosen by {})",
-            settings.endpoint.context, settings.endpoint.source
-        ),
-    );
-    match Daemon::connect(&settings.endpoint).await {
-        Ok(d) => {
-            say(true, format!("API version {}", d.api_version()));
-            match d.image_store().await {
-                Ok(s) => say(true, format!("image store: {s}")),
-                Err(e) => say(false, format!("image store unknown: {e}")),
+    match settings.endpoint() {
+        Err(e) => say(false, e.message),
+        Ok(endpoint) => {
+            let address = daemon::describe(&endpoint.endpoint);
+            say(
+                true,
+                format!(
+                    "endpoint {address} (context {}, chosen by {})",
+                    endpoint.context, endpoint.source
+                ),
+            );
+            match Daemon::connect(endpoint).await {
+                Ok(d) => {
+                    say(true, format!("API version {}", d.api_version()));
+                    match d.image_store().await {
+                        Ok(s) => say(true, format!("image store: {s}")),
+                        Err(e) => say(false, format!("image store unknown: {e}")),
+                    }
+                }
+                Err(e) => say(false, e.message),
             }
         }
-        Err(e) => say(false, e.message),
     }
 
     println!("credential stores");

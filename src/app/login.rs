@@ -50,7 +50,7 @@ pub async fn login(settings: &Settings, args: &LoginArgs) -> Result<(), Error> {
         identity_token: None,
         server_address: key.clone(),
     };
-    let daemon = Daemon::connect(&settings.endpoint).await?;
+    let daemon = Daemon::connect(settings.endpoint()?).await?;
     let token = daemon.check_login(&auth).await.map_err(|e| {
         let fix = if e.kind == Kind::Auth {
             ": check the user name and password; nothing was stored"

@@ -352,7 +352,7 @@ struct Prepared {
 /// Connect, find the source, tag every target and find credentials: everything that can fail
 /// before a byte is uploaded.
 async fn prepare(settings: &Settings, plan: &Plan) -> Result<Prepared, Error> {
-    let daemon = Arc::new(Daemon::connect(&settings.endpoint).await?);
+    let daemon = Arc::new(Daemon::connect(settings.endpoint()?).await?);
     tracing::debug!(address = %daemon.address, api = daemon.api_version(), "connected to the daemon");
     let image_id = daemon.image_id(&plan.source).await?.ok_or_else(|| {
         Error::new(

@@ -16,7 +16,9 @@ pub struct Settings {
     pub config: DockerConfig,
     /// `DOCKER_AUTH_CONFIG`, read once.
     pub auth_config_env: Option<String>,
-    pub endpoint: Resolved,
+    /// The daemon, or why it cannot be named: an error only for the commands that need one
+    /// (a bad DOCKER_HOST must not stop `logout` or `configure`).
+    endpoint: Result<Resolved, Error>,
     /// `PUSHX_CREDENTIAL_STORE`, or auto.
     pub store: crate::store::StoreChoice,
 }
@@ -28,7 +30,7 @@ impl Settings {
         let config_path = config_dir.join("config.json");
         let config = load_config(&config_path)?;
         let endpoint = endpoint::resolve(&global, &env, config.current_context())
-            .map_err(|e| Error::new(Kind::Usage, e.to_string()))?;
+            .map_err(|e| Error::new(Kind::Usage, e.to_string()));
         Ok(Settings {
             global,
             config_dir,
@@ -38,6 +40,11 @@ impl Settings {
             endpoint,
             store: keyring::choice(None)?,
         })
+    }
+
+    /// The daemon to talk to.
+    pub fn endpoint(&self) -> Result<&Resolved, Error> {
+        self.endpoint.as_ref().map_err(Clone::clone)
     }
 
     /// Credentials for a registry key, in the documented order; anonymous when none are found.
