@@ -94,10 +94,6 @@ impl Daemon {
         &self.version
     }
 
-    pub fn bollard(&self) -> &Docker {
-        &self.docker
-    }
-
     /// `GET /images/{name}/json`: the image's ID, or None when there is no such image.
     pub async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
         match self.docker.inspect_image(name).await {

@@ -59,11 +59,6 @@ impl RegistryAuth {
     }
 }
 
-/// Rewrite a standard-alphabet base64 header into the URL-safe alphabet the daemon expects.
-pub fn to_url_safe(header: &str) -> String {
-    header.replace('+', "-").replace('/', "_")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,10 +89,5 @@ mod tests {
     #[test]
     fn anonymous_is_an_empty_object() {
         assert_eq!(RegistryAuth::anonymous().header().expose(), "e30=");
-    }
-
-    #[test]
-    fn standard_alphabet_rewritten() {
-        assert_eq!(to_url_safe("ab+c/d=="), "ab-c_d==");
     }
 }
