@@ -5,9 +5,9 @@ pub mod cli;
 pub mod configure;
 pub mod doctor;
 pub mod login;
-pub mod progress;
 pub mod push;
 pub mod settings;
+pub mod table;
 
 use crate::error::{Error, Kind};
 use crate::protocol::plugin::{self, Invocation};

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 /// Whether a failure may go away by itself: server errors, throttling, dropped connections,
 /// timeouts and lost upload sessions. Authentication, unknown images, invalid references and
-/// unsupported requests never do, so they are never retried.
+/// unsupported requests never do, so they are never retried; nor does a registry that holds
+/// something other than what was pushed (its message quotes digests and names, whose text must
+/// not be mistaken for a transient error).
 pub fn is_transient(kind: Kind, message: &str) -> bool {
     if matches!(
         kind,
-        Kind::Auth | Kind::NotFound | Kind::Usage | Kind::Interrupted
+        Kind::Auth | Kind::NotFound | Kind::Usage | Kind::Interrupted | Kind::Verify
     ) {
         return false;
     }
@@ -43,6 +45,24 @@ pub fn is_transient(kind: Kind, message: &str) -> bool {
         "unavailable",
     ];
     kind == Kind::Unreachable || TRANSIENT.iter().any(|t| m.contains(t))
+}
+
+/// What to do after attempt `attempt` (1 for the first) failed with `kind`/`message`, when
+/// `retries` further attempts are allowed: `None` to give up (a permanent failure, or the
+/// retries are spent), else how long to wait before the next attempt (the `Retry-After` the
+/// daemon passed on, or the [`backoff`] from `first_delay`).
+pub fn next_wait(
+    attempt: u32,
+    retries: u32,
+    kind: Kind,
+    message: &str,
+    first_delay: Duration,
+    jitter: f64,
+) -> Option<Duration> {
+    if attempt > retries || !is_transient(kind, message) {
+        return None;
+    }
+    Some(retry_after(message).unwrap_or_else(|| backoff(attempt, first_delay, jitter)))
 }
 
 /// A `Retry-After: N` the daemon passed on in its error text, if any.
@@ -110,6 +130,37 @@ mod tests {
         assert_eq!(backoff(1, s, 1.0), Duration::from_millis(1250));
         assert_eq!(backoff(40, s, 0.5), Duration::from_secs(60));
         assert_eq!(backoff(1, Duration::ZERO, 0.9), Duration::ZERO);
+    }
+
+    #[test]
+    fn next_wait_gives_up_when_permanent_or_spent() {
+        let s = Duration::from_secs(1);
+        let busy = "received unexpected HTTP status: 503 Service Unavailable";
+        assert_eq!(
+            next_wait(1, 3, Kind::Unreachable, busy, s, 0.5),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            next_wait(3, 3, Kind::Unreachable, busy, s, 0.5),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(next_wait(4, 3, Kind::Unreachable, busy, s, 0.5), None);
+        assert_eq!(next_wait(1, 0, Kind::Unreachable, busy, s, 0.5), None);
+        assert_eq!(next_wait(1, 3, Kind::Auth, "unauthorized", s, 0.5), None);
+        assert_eq!(
+            next_wait(
+                1,
+                3,
+                Kind::Other,
+                "toomanyrequests (Retry-After: 7)",
+                s,
+                0.5
+            ),
+            Some(Duration::from_secs(7))
+        );
+        // A digest quoting "429" is still a mismatch, not throttling.
+        let m = "the registry has sha256:429e under r/a:1, not the pushed sha256:eof1";
+        assert_eq!(next_wait(1, 3, Kind::Verify, m, s, 0.5), None);
     }
 
     #[test]

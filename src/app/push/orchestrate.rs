@@ -1,0 +1,512 @@
+//! Orchestration: push every planned target through an [`Engine`], one repository group per
+//! job, retrying transient failures, cutting attempts that stop moving, stopping on
+//! cancellation or at the overall deadline, and verifying what the registry holds.
+
+use super::engine::Engine;
+use super::plan::Plan;
+use super::progress::Reporter;
+use super::report::{Layers, PushResult, Status, TargetResult, Verification};
+use crate::app::cli::VerifyMode;
+use crate::credentials::Found;
+use crate::error::{Error, Kind};
+use crate::protocol::classify::classify;
+use crate::protocol::reference::Reference;
+use crate::protocol::stream::{LayerState, Lines, PushState, parse_message};
+use crate::protocol::{duration, retry};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How one run behaves, taken from the command line once.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub verify: VerifyMode,
+    /// Attempts after a transient failure, per target, for the push and for the verification.
+    pub retries: u32,
+    /// Wait before the first retry (doubled for each further one, with jitter).
+    pub retry_delay: Duration,
+    /// An attempt with no message from the engine for this long is given up.
+    pub stall_timeout: Duration,
+    /// Repository groups pushed at once.
+    pub jobs: usize,
+}
+
+/// The overall `--timeout`, counted from the start of the command.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Option<(tokio::time::Instant, Duration)>);
+
+impl Deadline {
+    /// A deadline `timeout` from now; none for `None` or zero.
+    pub fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline(
+            timeout
+                .filter(|t| !t.is_zero())
+                .map(|t| (tokio::time::Instant::now() + t, t)),
+        )
+    }
+
+    /// Resolves when the deadline passes; never, without one.
+    pub async fn reached(self) {
+        match self.0 {
+            Some((at, _)) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// `timed out after 10m`
+    pub fn label(self) -> String {
+        format!(
+            "timed out after {}",
+            duration::display(self.0.map(|(_, t)| t).unwrap_or_default())
+        )
+    }
+}
+
+/// What was decided before the first upload: the plan, the source image, the credentials.
+pub struct Job {
+    pub plan: Plan,
+    pub image_id: String,
+    /// Credentials by registry key; every target's `auth_key()` has an entry.
+    pub creds: BTreeMap<String, Found>,
+}
+
+/// Push every target of `job`. Returns the result document (complete even when the run was cut
+/// short by `cancelled` or the deadline) and the run's outcome.
+pub async fn push_all<E: Engine>(
+    engine: Arc<E>,
+    job: Job,
+    policy: &Policy,
+    reporter: Arc<dyn Reporter>,
+    deadline: Deadline,
+    cancelled: impl Future<Output = ()>,
+) -> (PushResult, Result<(), Error>) {
+    let Job {
+        plan,
+        image_id,
+        creds,
+    } = job;
+    let creds = Arc::new(creds);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(policy.jobs.max(1)));
+    let all: Vec<Reference> = plan.targets().cloned().collect();
+    // Each target's result, filled in as it finishes, so a cancelled run still reports them.
+    let results: Arc<Mutex<Vec<Option<TargetResult>>>> =
+        Arc::new(Mutex::new(vec![None; all.len()]));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut index = 0;
+    for group in &plan.groups {
+        let group = group.clone();
+        let first = index;
+        index += group.len();
+        let (engine, reporter, semaphore, creds, image_id, policy, results) = (
+            engine.clone(),
+            reporter.clone(),
+            semaphore.clone(),
+            creds.clone(),
+            image_id.clone(),
+            policy.clone(),
+            results.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            for (i, target) in group.iter().enumerate() {
+                let found = &creds[&target.auth_key()];
+                let r = push_one(
+                    engine.as_ref(),
+                    target,
+                    found,
+                    reporter.as_ref(),
+                    &policy,
+                    &image_id,
+                )
+                .await;
+                lock(&results)[first + i] = Some(r);
+            }
+        });
+    }
+    let stopped = tokio::select! {
+        _ = async { while tasks.join_next().await.is_some() {} } => None,
+        _ = cancelled => Some(Kind::Interrupted),
+        _ = deadline.reached() => Some(Kind::Unreachable),
+    };
+    // Dropping the tasks drops their streams: the engine sees the connections close and
+    // cancels the pushes still in flight.
+    tasks.abort_all();
+    let finished: Vec<Option<TargetResult>> = lock(&results).clone();
+    let targets: Vec<TargetResult> = all
+        .iter()
+        .zip(finished)
+        .map(|(t, r)| {
+            r.unwrap_or_else(|| {
+                let (why, kind) = match stopped {
+                    Some(Kind::Interrupted) => {
+                        ("interrupted before it completed", Kind::Interrupted)
+                    }
+                    Some(k) => ("timed out before it completed", k),
+                    // Only a task that panicked leaves no result behind.
+                    None => ("the push ended unexpectedly", Kind::Other),
+                };
+                let mut r =
+                    TargetResult::new(t.to_string(), &creds[&t.auth_key()].source, policy.verify);
+                r.error = Some(why.into());
+                r.kind = Some(kind);
+                r
+            })
+        })
+        .collect();
+    let result = PushResult {
+        source: plan.source,
+        image_id,
+        targets,
+    };
+    let outcome = match stopped {
+        None => result.outcome(),
+        Some(kind) => {
+            let (done, open) = result.split_completed();
+            let what = if kind == Kind::Interrupted {
+                "interrupted".to_string()
+            } else {
+                deadline.label()
+            };
+            let done = if done.is_empty() {
+                "none".to_string()
+            } else {
+                done.join(", ")
+            };
+            Err(Error::new(
+                kind,
+                format!(
+                    "{what}: completed {done}; not completed: {}",
+                    open.join(", ")
+                ),
+            ))
+        }
+    };
+    (result, outcome)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A failed attempt: its error, and whatever the caller keeps from it.
+trait Failure {
+    fn error(&self) -> &Error;
+}
+
+impl Failure for Error {
+    fn error(&self) -> &Error {
+        self
+    }
+}
+
+/// A push attempt that failed, with the progress it had made.
+struct PushFailed {
+    error: Error,
+    state: PushState,
+}
+
+impl Failure for PushFailed {
+    fn error(&self) -> &Error {
+        &self.error
+    }
+}
+
+/// A pseudo-random fraction for backoff jitter; it needs spread, not secrecy.
+fn jitter() -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(n % 1000) / 1000.0
+}
+
+/// Run `op` until it succeeds, fails for good, or the retries are spent, counting attempts in
+/// `attempts`; each retry is shown. The one retry loop of a push run: [`retry::next_wait`]
+/// decides whether and how long to wait.
+async fn with_retries<T, X, F, Fut>(
+    policy: &Policy,
+    reporter: &dyn Reporter,
+    name: &str,
+    what: &str,
+    attempts: &mut u32,
+    mut op: F,
+) -> Result<T, X>
+where
+    X: Failure,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, X>>,
+{
+    loop {
+        *attempts += 1;
+        let failed = match op().await {
+            Ok(v) => return Ok(v),
+            Err(f) => f,
+        };
+        let e = failed.error();
+        let Some(wait) = retry::next_wait(
+            *attempts,
+            policy.retries,
+            e.kind,
+            &e.message,
+            policy.retry_delay,
+            jitter(),
+        ) else {
+            return Err(failed);
+        };
+        reporter.stage(
+            name,
+            &format!(
+                "{what} attempt {} failed ({}); retrying in {}",
+                *attempts,
+                e.message,
+                duration::display(wait)
+            ),
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn push_one<E: Engine>(
+    engine: &E,
+    target: &Reference,
+    found: &Found,
+    reporter: &dyn Reporter,
+    policy: &Policy,
+    image_id: &str,
+) -> TargetResult {
+    let started = Instant::now();
+    let name = target.to_string();
+    let mut res = TargetResult::new(name.clone(), &found.source, policy.verify);
+    // A retry re-runs the whole push: the engine skips the layers that already arrived, so
+    // it resumes rather than restarts.
+    let pushed = with_retries(policy, reporter, &name, "push", &mut res.attempts, || {
+        stream_push(engine, target, found, reporter, &name, policy.stall_timeout)
+    })
+    .await;
+    let state = match pushed {
+        Ok(s) => s,
+        Err(PushFailed { error, state }) => {
+            fill(&mut res, &state);
+            res.fail(error, &target.domain);
+            res.duration_ms = started.elapsed().as_millis() as u64;
+            reporter.done(
+                &name,
+                false,
+                &format!("failed: {}", res.error.as_deref().unwrap_or_default()),
+            );
+            return res;
+        }
+    };
+    fill(&mut res, &state);
+    res.status = Status::Pushed;
+    let digest = state.digest.clone().unwrap_or_default();
+
+    if policy.verify != VerifyMode::None {
+        let mut verify_attempts = 0;
+        let verified = with_retries(
+            policy,
+            reporter,
+            &name,
+            "verification",
+            &mut verify_attempts,
+            || {
+                verify_push(
+                    engine,
+                    target,
+                    found,
+                    reporter,
+                    policy.verify,
+                    &digest,
+                    image_id,
+                )
+            },
+        )
+        .await;
+        res.verification = Verification {
+            mode: policy.verify,
+            ok: Some(verified.is_ok()),
+            detail: match &verified {
+                Ok(detail) => detail.clone(),
+                Err(e) => e.message.clone(),
+            },
+        };
+        if let Err(e) = verified {
+            // The image was pushed: whatever the registry or a pull-back says it does not
+            // hold ("manifest unknown" arrives as not-found) is a failed verification, not a
+            // missing source image. Auth and reachability keep their own codes.
+            let kind = match e.kind {
+                Kind::Other | Kind::NotFound => Kind::Verify,
+                k => k,
+            };
+            res.fail(
+                Error::new(kind, format!("verification failed: {}", e.message)),
+                &target.domain,
+            );
+        }
+    }
+    res.duration_ms = started.elapsed().as_millis() as u64;
+    let summary = match (&res.error, res.verification.ok) {
+        (Some(e), _) => format!("failed: {e}"),
+        (None, Some(true)) => format!("pushed {digest}, verified ({})", res.verification.detail),
+        (None, _) => format!("pushed {digest}"),
+    };
+    reporter.done(&name, res.error.is_none(), &summary);
+    res
+}
+
+fn fill(res: &mut TargetResult, s: &PushState) {
+    let c = s.counts();
+    res.layers = Layers {
+        pushed: c.pushed,
+        existing: c.existing,
+        mounted: c.mounted,
+    };
+    res.bytes_pushed = s.bytes_pushed();
+    res.digest = s.digest.clone();
+    res.size = s.size;
+}
+
+/// What a push that stopped moving was waiting for, for the timeout message.
+fn waiting_for(s: &PushState) -> String {
+    if let Some((id, _)) = s
+        .layers
+        .iter()
+        .find(|(_, l)| l.state == LayerState::Pushing)
+    {
+        return format!("uploading layer {id}");
+    }
+    if let Some((id, l)) = s.layers.iter().find(|(_, l)| !l.state.is_final()) {
+        return format!("layer {id} ({})", l.state.label());
+    }
+    if s.layers.is_empty() {
+        "the registry to answer".into()
+    } else {
+        "the registry to accept the manifest".into()
+    }
+}
+
+/// One push attempt, to the end of the engine's stream or the first stall.
+async fn stream_push<E: Engine>(
+    engine: &E,
+    target: &Reference,
+    found: &Found,
+    reporter: &dyn Reporter,
+    name: &str,
+    stall: Duration,
+) -> Result<PushState, PushFailed> {
+    let mut state = PushState::default();
+    let failed = |error: Error, state: PushState| PushFailed { error, state };
+    let stalled = |state: &PushState| {
+        Error::new(
+            Kind::Unreachable,
+            format!(
+                "no progress for {} while waiting for {}",
+                duration::display(stall),
+                waiting_for(state)
+            ),
+        )
+    };
+    let repo = target.name();
+    let started = engine.push(&repo, target.tag_or_latest(), &found.auth);
+    let mut stream = match tokio::time::timeout(stall, started).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(failed(e, state)),
+        Err(_) => return Err(failed(stalled(&state), state)),
+    };
+    let mut lines = Lines::default();
+    let handle = |line: String, state: &mut PushState| -> Result<(), Error> {
+        let ev = parse_message(&line).map_err(|e| Error::other(e.to_string()))?;
+        let changed = state.apply(&ev);
+        reporter.event(name, &ev, state, changed);
+        Ok(())
+    };
+    loop {
+        // Any message resets the clock: byte progress and state changes alike.
+        let chunk = match tokio::time::timeout(stall, stream.next()).await {
+            Err(_) => return Err(failed(stalled(&state), state)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(failed(e, state)),
+            Ok(Some(Ok(c))) => c,
+        };
+        let batch = match lines.push(&chunk) {
+            Ok(b) => b,
+            Err(e) => return Err(failed(Error::other(e.to_string()), state)),
+        };
+        for line in batch {
+            if let Err(e) = handle(line, &mut state) {
+                return Err(failed(e, state));
+            }
+        }
+    }
+    if let Some(line) = lines.finish()
+        && let Err(e) = handle(line, &mut state)
+    {
+        return Err(failed(e, state));
+    }
+    if let Some(msg) = state.error.clone() {
+        return Err(failed(Error::new(classify(&msg), msg), state));
+    }
+    if state.digest.is_none() {
+        return Err(failed(
+            Error::other("the daemon ended the push without reporting a digest"),
+            state,
+        ));
+    }
+    Ok(state)
+}
+
+/// Check that the registry holds `digest` under the target's tag and, in pull mode, that
+/// pulling it back by digest gives the source image.
+async fn verify_push<E: Engine>(
+    engine: &E,
+    target: &Reference,
+    found: &Found,
+    reporter: &dyn Reporter,
+    mode: VerifyMode,
+    digest: &str,
+    image_id: &str,
+) -> Result<String, Error> {
+    let name = target.to_string();
+    reporter.stage(&name, "verifying: resolving the tag at the registry");
+    let remote = engine.registry_digest(&name, &found.auth).await?;
+    if remote != digest {
+        return Err(Error::new(
+            Kind::Verify,
+            format!("the registry has {remote} under {name}, not the pushed {digest}"),
+        ));
+    }
+    if mode == VerifyMode::Digest {
+        return Ok(format!("registry holds {digest}"));
+    }
+    reporter.stage(&name, "verifying: pulling back by digest");
+    engine.pull(&target.name(), digest, &found.auth).await?;
+    let by_digest = format!("{}@{digest}", target.name());
+    match engine.image_id(&by_digest).await? {
+        Some(id) if id == image_id => Ok(format!(
+            "registry holds {digest}; pulled by digest, image {}",
+            short_id(&id)
+        )),
+        Some(id) => Err(Error::new(
+            Kind::Verify,
+            format!(
+                "pulling {by_digest} gave image {} but the source is {}",
+                short_id(&id),
+                short_id(image_id)
+            ),
+        )),
+        None => Err(Error::new(
+            Kind::Verify,
+            format!("pulled {by_digest} but the daemon does not list it"),
+        )),
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
+
+#[cfg(test)]
+mod tests;

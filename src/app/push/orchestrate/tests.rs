@@ -1,0 +1,578 @@
+//! The orchestration against a scripted engine: every retry, stall, timeout, cancellation and
+//! verification outcome, in milliseconds and without a daemon.
+
+use super::*;
+use crate::app::push::engine::PushStream;
+use crate::app::push::plan::plan;
+use crate::credentials::anonymous;
+use crate::protocol::registry_auth::RegistryAuth;
+use bytes::Bytes;
+use futures::stream;
+use std::collections::{HashMap, VecDeque};
+use tokio::sync::Notify;
+
+const SOURCE_ID: &str = "sha256:5050505050505050505050505050505050505050505050505050505050505050";
+
+fn digest(c: char) -> String {
+    format!("sha256:{}", c.to_string().repeat(64))
+}
+
+/// One scripted push attempt.
+enum Attempt {
+    /// The engine refuses to start the push.
+    Refuse(Error),
+    /// The stream carries these messages, then ends.
+    Send(Vec<String>),
+    /// The stream carries these messages, then nothing, ever.
+    SendThenHang(Vec<String>),
+}
+
+/// An engine that answers from a script and records what it was asked.
+#[derive(Default)]
+struct FakeEngine {
+    /// Push attempts by `name:tag`, in order.
+    pushes: Mutex<HashMap<String, VecDeque<Attempt>>>,
+    /// The registry's answer by `name:tag`.
+    registry: HashMap<String, Result<String, Error>>,
+    /// The local image by name (`name@digest` after a pull).
+    images: HashMap<String, String>,
+    calls: Mutex<Vec<String>>,
+    /// Signalled when a push starts to hang.
+    hung: Notify,
+}
+
+impl FakeEngine {
+    fn script(self, reference: &str, attempts: Vec<Attempt>) -> Self {
+        lock(&self.pushes).insert(reference.into(), attempts.into());
+        self
+    }
+
+    fn registry(mut self, reference: &str, answer: Result<String, Error>) -> Self {
+        self.registry.insert(reference.into(), answer);
+        self
+    }
+
+    fn image(mut self, name: &str, id: &str) -> Self {
+        self.images.insert(name.into(), id.into());
+        self
+    }
+
+    fn calls(&self, prefix: &str) -> usize {
+        lock(&self.calls)
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+
+    fn record(&self, call: String) {
+        lock(&self.calls).push(call);
+    }
+}
+
+impl Engine for FakeEngine {
+    async fn push(&self, name: &str, tag: &str, _auth: &RegistryAuth) -> Result<PushStream, Error> {
+        let reference = format!("{name}:{tag}");
+        self.record(format!("push {reference}"));
+        let next = lock(&self.pushes)
+            .get_mut(&reference)
+            .and_then(VecDeque::pop_front);
+        let chunks = |lines: Vec<String>| {
+            stream::iter(
+                lines
+                    .into_iter()
+                    .map(|l| Ok(Bytes::from(format!("{l}\r\n"))))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        match next {
+            None => Err(Error::other(format!("unscripted push of {reference}"))),
+            Some(Attempt::Refuse(e)) => Err(e),
+            Some(Attempt::Send(lines)) => Ok(chunks(lines).boxed()),
+            Some(Attempt::SendThenHang(lines)) => {
+                self.hung.notify_one();
+                Ok(chunks(lines).chain(stream::pending()).boxed())
+            }
+        }
+    }
+
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        _auth: &RegistryAuth,
+    ) -> Result<String, Error> {
+        self.record(format!("registry {reference}"));
+        self.registry
+            .get(reference)
+            .cloned()
+            .unwrap_or_else(|| Err(Error::other(format!("unscripted lookup of {reference}"))))
+    }
+
+    async fn pull(&self, name: &str, digest: &str, _auth: &RegistryAuth) -> Result<(), Error> {
+        self.record(format!("pull {name}@{digest}"));
+        Ok(())
+    }
+
+    async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
+        self.record(format!("image {name}"));
+        Ok(self.images.get(name).cloned())
+    }
+}
+
+/// Progress as it was reported, for the assertions on retry messages.
+#[derive(Default)]
+struct Recorder {
+    stages: Mutex<Vec<String>>,
+}
+
+impl Reporter for Recorder {
+    fn event(&self, _: &str, _: &crate::protocol::stream::Event, _: &PushState, _: bool) {}
+    fn stage(&self, target: &str, what: &str) {
+        lock(&self.stages).push(format!("{target}: {what}"));
+    }
+    fn done(&self, _: &str, _: bool, _: &str) {}
+}
+
+/// A push that uploads one layer and reports `digest`.
+fn pushed(tag: &str, digest: &str) -> Vec<String> {
+    vec![
+        r#"{"status":"The push refers to repository [r:1/x]"}"#.into(),
+        r#"{"status":"Preparing","progressDetail":{},"id":"l1"}"#.into(),
+        r#"{"status":"Pushing","progressDetail":{"current":512,"total":1024},"id":"l1"}"#.into(),
+        r#"{"status":"Pushed","progressDetail":{},"id":"l1"}"#.into(),
+        format!(r#"{{"status":"{tag}: digest: {digest} size: 528","progressDetail":{{}}}}"#),
+    ]
+}
+
+/// A push that got as far as uploading layer `l1`.
+fn uploading() -> Vec<String> {
+    pushed("-", "-")[..3].to_vec()
+}
+
+fn failing(message: &str) -> Vec<String> {
+    vec![serde_json::json!({"errorDetail": {"message": message}, "error": message}).to_string()]
+}
+
+fn policy(verify: VerifyMode) -> Policy {
+    Policy {
+        verify,
+        retries: 2,
+        retry_delay: Duration::from_millis(1),
+        stall_timeout: Duration::from_secs(10),
+        jobs: 2,
+    }
+}
+
+struct Run {
+    result: PushResult,
+    outcome: Result<(), Error>,
+    stages: Vec<String>,
+}
+
+impl Run {
+    fn target(&self, reference: &str) -> &TargetResult {
+        self.result
+            .targets
+            .iter()
+            .find(|t| t.reference == reference)
+            .unwrap()
+    }
+
+    fn error(&self) -> &Error {
+        self.outcome.as_ref().unwrap_err()
+    }
+}
+
+async fn run_with(
+    engine: &Arc<FakeEngine>,
+    targets: &[&str],
+    policy: Policy,
+    deadline: Deadline,
+    cancelled: impl Future<Output = ()>,
+) -> Run {
+    let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    let plan = plan("app:1", &targets, &[]).unwrap();
+    let creds = plan
+        .targets()
+        .map(|t| (t.auth_key(), anonymous(&t.auth_key())))
+        .collect();
+    let job = Job {
+        plan,
+        image_id: SOURCE_ID.into(),
+        creds,
+    };
+    let recorder = Arc::new(Recorder::default());
+    let (result, outcome) = bounded(push_all(
+        engine.clone(),
+        job,
+        &policy,
+        recorder.clone(),
+        deadline,
+        cancelled,
+    ))
+    .await;
+    let stages = lock(&recorder.stages).clone();
+    Run {
+        result,
+        outcome,
+        stages,
+    }
+}
+
+/// A run that hangs is a failure, not a stuck test.
+async fn bounded<T>(run: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the run ended within 5s")
+}
+
+async fn run(engine: &Arc<FakeEngine>, targets: &[&str], policy: Policy) -> Run {
+    run_with(
+        engine,
+        targets,
+        policy,
+        Deadline::after(None),
+        std::future::pending(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_until_the_push_lands() {
+    let d = digest('a');
+    let engine = Arc::new(FakeEngine::default().script(
+        "r:1/x:1",
+        vec![
+            Attempt::Send(failing(
+                "received unexpected HTTP status: 503 Service Unavailable",
+            )),
+            Attempt::Refuse(Error::new(
+                Kind::Unreachable,
+                "the daemon closed the stream: connection reset",
+            )),
+            Attempt::Send(pushed("1", &d)),
+        ],
+    ));
+    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::None)).await;
+    assert_eq!(r.outcome, Ok(()));
+    let t = r.target("r:1/x:1");
+    assert_eq!(t.status, Status::Pushed);
+    assert_eq!(t.attempts, 3);
+    assert_eq!(t.digest.as_deref(), Some(d.as_str()));
+    assert_eq!(t.layers.pushed, 1);
+    assert_eq!(engine.calls("push"), 3);
+    assert!(
+        r.stages[0].starts_with("r:1/x:1: push attempt 1 failed (received unexpected")
+            && r.stages[0].contains("retrying in"),
+        "{:?}",
+        r.stages
+    );
+}
+
+#[tokio::test]
+async fn retries_are_bounded() {
+    let busy = || Attempt::Send(failing("toomanyrequests: slow down"));
+    let engine = Arc::new(FakeEngine::default().script("r:1/x:1", vec![busy(), busy(), busy()]));
+    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::None)).await;
+    assert_eq!(r.target("r:1/x:1").attempts, 3);
+    assert_eq!(engine.calls("push"), 3);
+    assert!(
+        r.error().message.contains("toomanyrequests"),
+        "{:?}",
+        r.error()
+    );
+}
+
+#[tokio::test]
+async fn an_auth_failure_is_not_retried() {
+    let engine = Arc::new(FakeEngine::default().script(
+        "r:1/x:1",
+        vec![
+            Attempt::Send(failing("unauthorized: authentication required")),
+            Attempt::Send(pushed("1", &digest('a'))),
+        ],
+    ));
+    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::None)).await;
+    assert_eq!(r.error().exit_code(), 3, "{:?}", r.error());
+    assert!(
+        r.error().message.contains("docker pushx login r:1"),
+        "{:?}",
+        r.error()
+    );
+    let t = r.target("r:1/x:1");
+    assert_eq!((t.attempts, t.status), (1, Status::Failed));
+    assert_eq!(engine.calls("push"), 1);
+    assert!(r.stages.is_empty(), "{:?}", r.stages);
+}
+
+#[tokio::test]
+async fn a_stalled_push_is_cut_and_says_what_it_waited_for() {
+    let engine = Arc::new(FakeEngine::default().script(
+        "r:1/x:1",
+        vec![
+            Attempt::SendThenHang(uploading()),
+            Attempt::SendThenHang(uploading()),
+        ],
+    ));
+    let p = Policy {
+        retries: 1,
+        stall_timeout: Duration::from_millis(20),
+        ..policy(VerifyMode::None)
+    };
+    let started = Instant::now();
+    let r = run(&engine, &["r:1/x:1"], p).await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let e = r.error();
+    assert_eq!(e.exit_code(), 6, "{e:?}");
+    assert!(
+        e.message
+            .starts_with("r:1/x:1: no progress for 20ms while waiting for uploading layer l1"),
+        "{e:?}"
+    );
+    let t = r.target("r:1/x:1");
+    assert_eq!(t.attempts, 2);
+    assert_eq!(t.bytes_pushed, 512);
+}
+
+#[tokio::test]
+async fn a_push_that_never_starts_also_stalls() {
+    struct Silent;
+    impl Engine for Silent {
+        async fn push(&self, _: &str, _: &str, _: &RegistryAuth) -> Result<PushStream, Error> {
+            std::future::pending().await
+        }
+        async fn registry_digest(&self, _: &str, _: &RegistryAuth) -> Result<String, Error> {
+            std::future::pending().await
+        }
+        async fn pull(&self, _: &str, _: &str, _: &RegistryAuth) -> Result<(), Error> {
+            std::future::pending().await
+        }
+        async fn image_id(&self, _: &str) -> Result<Option<String>, Error> {
+            std::future::pending().await
+        }
+    }
+    let plan = plan("app:1", &["r:1/x:1".into()], &[]).unwrap();
+    let creds = BTreeMap::from([("r:1".to_string(), anonymous("r:1"))]);
+    let p = Policy {
+        retries: 0,
+        stall_timeout: Duration::from_millis(10),
+        ..policy(VerifyMode::None)
+    };
+    let (_, outcome) = bounded(push_all(
+        Arc::new(Silent),
+        Job {
+            plan,
+            image_id: SOURCE_ID.into(),
+            creds,
+        },
+        &p,
+        Arc::new(Recorder::default()),
+        Deadline::after(None),
+        std::future::pending(),
+    ))
+    .await;
+    let e = outcome.unwrap_err();
+    assert_eq!(e.exit_code(), 6);
+    assert!(
+        e.message.contains("waiting for the registry to answer"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_overall_timeout_ends_the_run_and_reports_what_completed() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .script("r:1/b:1", vec![Attempt::SendThenHang(uploading())]),
+    );
+    let r = run_with(
+        &engine,
+        &["r:1/a:1", "r:1/b:1"],
+        policy(VerifyMode::None),
+        Deadline::after(Some(Duration::from_millis(30))),
+        std::future::pending(),
+    )
+    .await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 6, "{e:?}");
+    assert_eq!(
+        e.message,
+        "timed out after 30ms: completed r:1/a:1; not completed: r:1/b:1"
+    );
+    assert_eq!(r.target("r:1/a:1").status, Status::Pushed);
+    let b = r.target("r:1/b:1");
+    assert_eq!(b.error.as_deref(), Some("timed out before it completed"));
+    assert_eq!(b.status, Status::Failed);
+}
+
+#[tokio::test]
+async fn one_failed_target_of_two_is_a_partial_success() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .script(
+                "q:2/b:1",
+                vec![Attempt::Send(failing(
+                    "denied: requested access to the resource is denied",
+                ))],
+            ),
+    );
+    let r = run(&engine, &["r:1/a:1", "q:2/b:1"], policy(VerifyMode::None)).await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 7, "{e:?}");
+    assert!(
+        e.message
+            .starts_with("1 of 2 targets failed: q:2/b:1: denied"),
+        "{e:?}"
+    );
+    assert!(r.target("r:1/a:1").succeeded());
+    assert_eq!(r.target("q:2/b:1").kind, Some(Kind::Auth));
+}
+
+#[tokio::test]
+async fn cancellation_stops_the_run_and_reports_what_completed() {
+    // One repository: the two tags are pushed one after the other.
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/x:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .script("r:1/x:2", vec![Attempt::SendThenHang(uploading())]),
+    );
+    let e2 = engine.clone();
+    let r = run_with(
+        &engine,
+        &["r:1/x:1", "r:1/x:2"],
+        policy(VerifyMode::None),
+        Deadline::after(None),
+        async move { e2.hung.notified().await },
+    )
+    .await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 130, "{e:?}");
+    assert_eq!(
+        e.message,
+        "interrupted: completed r:1/x:1; not completed: r:1/x:2"
+    );
+    assert_eq!(r.target("r:1/x:1").status, Status::Pushed);
+    assert_eq!(
+        r.target("r:1/x:2").error.as_deref(),
+        Some("interrupted before it completed")
+    );
+}
+
+/// One target pushed as `digest('a')`, then verified in `mode` against `engine`'s answers.
+async fn verify(mode: VerifyMode, engine: FakeEngine) -> (Run, Arc<FakeEngine>) {
+    let engine = Arc::new(engine.script("r:1/x:1", vec![Attempt::Send(pushed("1", &digest('a')))]));
+    (run(&engine, &["r:1/x:1"], policy(mode)).await, engine)
+}
+
+#[tokio::test]
+async fn digest_verification_passes_when_the_registry_holds_the_pushed_digest() {
+    let (r, engine) = verify(
+        VerifyMode::Digest,
+        FakeEngine::default().registry("r:1/x:1", Ok(digest('a'))),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    let v = &r.target("r:1/x:1").verification;
+    assert_eq!(v.ok, Some(true));
+    assert_eq!(v.detail, format!("registry holds {}", digest('a')));
+    assert_eq!(engine.calls("registry"), 1);
+    assert_eq!(engine.calls("pull"), 0);
+}
+
+#[tokio::test]
+async fn digest_verification_fails_when_the_registry_holds_another_digest() {
+    // '4','2','9' in the digest: no "429" in the message may pass for throttling.
+    let other = format!("sha256:{}", "429".repeat(21) + "4");
+    let (r, engine) = verify(
+        VerifyMode::Digest,
+        FakeEngine::default().registry("r:1/x:1", Ok(other.clone())),
+    )
+    .await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 5, "{e:?}");
+    assert!(
+        e.message.contains(&other) && e.message.contains(&digest('a')),
+        "{e:?}"
+    );
+    let t = r.target("r:1/x:1");
+    assert_eq!(t.status, Status::Pushed);
+    assert_eq!(t.verification.ok, Some(false));
+    assert_eq!(engine.calls("registry"), 1, "a mismatch is not retried");
+}
+
+#[tokio::test]
+async fn an_unknown_manifest_at_verification_is_a_verification_failure() {
+    let (r, _) = verify(
+        VerifyMode::Digest,
+        FakeEngine::default().registry(
+            "r:1/x:1",
+            Err(Error::new(
+                Kind::NotFound,
+                "manifest unknown: manifest unknown",
+            )),
+        ),
+    )
+    .await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 5, "not 4: the source image exists: {e:?}");
+    assert!(e.message.contains("manifest unknown"), "{e:?}");
+    assert_eq!(r.target("r:1/x:1").verification.ok, Some(false));
+}
+
+#[tokio::test]
+async fn pull_verification_passes_when_the_pulled_image_is_the_source() {
+    let by_digest = format!("r:1/x@{}", digest('a'));
+    let (r, engine) = verify(
+        VerifyMode::Pull,
+        FakeEngine::default()
+            .registry("r:1/x:1", Ok(digest('a')))
+            .image(&by_digest, SOURCE_ID),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    let v = &r.target("r:1/x:1").verification;
+    assert_eq!(v.ok, Some(true));
+    assert!(v.detail.ends_with("image 505050505050"), "{v:?}");
+    assert_eq!(engine.calls(&format!("pull {by_digest}")), 1);
+}
+
+#[tokio::test]
+async fn pull_verification_fails_when_the_pulled_image_differs() {
+    let by_digest = format!("r:1/x@{}", digest('a'));
+    let (r, _) = verify(
+        VerifyMode::Pull,
+        FakeEngine::default()
+            .registry("r:1/x:1", Ok(digest('a')))
+            .image(&by_digest, &digest('c')),
+    )
+    .await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 5, "{e:?}");
+    assert!(
+        e.message
+            .contains("gave image cccccccccccc but the source is 505050505050"),
+        "{e:?}"
+    );
+    assert_eq!(r.target("r:1/x:1").verification.ok, Some(false));
+}
+
+#[tokio::test]
+async fn pull_verification_fails_when_the_pulled_image_is_not_listed() {
+    let (r, _) = verify(
+        VerifyMode::Pull,
+        FakeEngine::default().registry("r:1/x:1", Ok(digest('a'))),
+    )
+    .await;
+    assert_eq!(r.error().exit_code(), 5, "{:?}", r.error());
+    assert!(r.error().message.contains("does not list it"));
+}
+
+#[tokio::test]
+async fn verify_none_asks_the_registry_nothing() {
+    let (r, engine) = verify(VerifyMode::None, FakeEngine::default()).await;
+    assert_eq!(r.outcome, Ok(()));
+    let v = &r.target("r:1/x:1").verification;
+    assert_eq!((v.ok, v.detail.as_str()), (None, "not verified"));
+    assert_eq!(engine.calls("registry"), 0);
+}
