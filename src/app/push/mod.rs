@@ -13,7 +13,6 @@ pub mod progress;
 pub mod report;
 
 pub use plan::{Plan, plan};
-pub use report::{PushResult, Status, TargetResult};
 
 use crate::app::cancel;
 use crate::app::cli::PushArgs;
