@@ -40,6 +40,13 @@ pub fn plan(source: &str, targets: &[String], tags: &[String]) -> Result<Plan, E
         .as_ref()
         .and_then(|r| r.tag.clone())
         .unwrap_or_else(|| "latest".into());
+    // A reference without a tag takes SOURCE's (or `latest`).
+    let tagged = |r: Reference| -> Result<Reference, Error> {
+        match r.tag {
+            Some(_) => Ok(r),
+            None => r.with_tag(&default_tag).map_err(bad),
+        }
+    };
     let mut repos: Vec<Reference> = Vec::new();
     if targets.is_empty() {
         let Some(r) = source_ref.clone().filter(|r| r.explicit_domain) else {
@@ -52,11 +59,7 @@ pub fn plan(source: &str, targets: &[String], tags: &[String]) -> Result<Plan, E
                 "cannot push \"{source}\": a digest reference cannot be pushed; name a tag"
             )));
         }
-        repos.push(if r.tag.is_some() {
-            r
-        } else {
-            r.with_tag(&default_tag).map_err(bad)?
-        });
+        repos.push(tagged(r)?);
     }
     for t in targets {
         let r = Reference::parse(t).map_err(bad)?;
@@ -65,11 +68,7 @@ pub fn plan(source: &str, targets: &[String], tags: &[String]) -> Result<Plan, E
                 "invalid target \"{t}\": a TARGET cannot carry a digest (the registry assigns it); use a tag"
             )));
         }
-        repos.push(if r.tag.is_some() {
-            r
-        } else {
-            r.with_tag(&default_tag).map_err(bad)?
-        });
+        repos.push(tagged(r)?);
     }
     let mut groups: Vec<Vec<Reference>> = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -178,16 +178,11 @@ impl Bars {
         totals
             .entry(target.to_string())
             .or_insert_with(|| {
-                let pb = self.multi.add(ProgressBar::new(0));
-                pb.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                pb.set_prefix(target.to_string());
-                pb
+                bar(
+                    self.multi.add(ProgressBar::new(0)),
+                    "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {msg}",
+                    target.to_string(),
+                )
             })
             .clone()
     }
@@ -203,16 +198,11 @@ impl Reporter for Bars {
         let pb = bars
             .entry((target.to_string(), id.clone()))
             .or_insert_with(|| {
-                let pb = self.multi.insert_before(&total, ProgressBar::new(0));
-                pb.set_style(
-                    ProgressStyle::with_template(
-                        "  {prefix} [{bar:30}] {bytes}/{total_bytes} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                pb.set_prefix(id.clone());
-                pb
+                bar(
+                    self.multi.insert_before(&total, ProgressBar::new(0)),
+                    "  {prefix} [{bar:30}] {bytes}/{total_bytes} {msg}",
+                    id.clone(),
+                )
             });
         if let Some((_, layer)) = state.layers.iter().find(|(l, _)| l == id) {
             if let Some(t) = layer.total {
@@ -237,6 +227,17 @@ impl Reporter for Bars {
         self.total_bar(target)
             .finish_with_message(shorten_digests(summary));
     }
+}
+
+/// A bar drawn with `template`, labelled `prefix`.
+fn bar(pb: ProgressBar, template: &str, prefix: String) -> ProgressBar {
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix);
+    pb
 }
 
 /// `sha256:` and 12 hex digits, so a finished bar fits on its line (the result has them whole).
