@@ -1,8 +1,7 @@
 //! End-to-end: bad input gets one line naming the problem, its exit code, no panic, and
 //! nothing half-written on stdout.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn invalid_references_exit_2_before_touching_the_daemon() {

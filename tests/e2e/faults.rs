@@ -2,9 +2,9 @@
 //! misbehaves on demand; docker-pushx must still land the right digest within its retry
 //! budget (or time out, for a stall), and report its attempts.
 
-mod common;
-use common::proxy::{Fault, FaultProxy, Kind};
-use common::*;
+use crate::common;
+use crate::common::proxy::{Fault, FaultProxy, Kind};
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 struct Outcome {

@@ -2,8 +2,7 @@
 //! Each must give its documented exit code, a one-line error naming the problem, no panic,
 //! and leave config.json byte-identical and the stored logins unchanged.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[derive(Clone, Copy)]

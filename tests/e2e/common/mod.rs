@@ -28,10 +28,9 @@ pub fn env_or_skip(name: &str) -> Option<String> {
 }
 
 /// Bail out of a test when the environment lacks something (see [`env_or_skip`]).
-#[macro_export]
 macro_rules! need {
     ($name:expr) => {
-        match common::env_or_skip($name) {
+        match $crate::common::env_or_skip($name) {
             Some(v) => v,
             None => return,
         }

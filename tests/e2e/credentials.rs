@@ -1,8 +1,7 @@
 //! End-to-end: logins in the real OS keyring (gnome-keyring over D-Bus, kernel keyutils), the
 //! credential helper under the real docker CLI, configure, import and doctor.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,8 +1,7 @@
 //! End-to-end: an interrupted push stops within 2 s, says what completed, and exits 130,
 //! whether the signal comes directly or as EOF on the docker CLI's plugin socket.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,6 @@
 //! End-to-end: the built plugin against the real Docker engine and real registries.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn target(t: &serde_json::Value, i: usize) -> &serde_json::Value {
     &t["targets"][i]

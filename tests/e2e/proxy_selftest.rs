@@ -2,13 +2,13 @@
 //! registry with curl (forwarding, Location rewriting, each fault, the HTTPS probe), and with
 //! the real engine's plain `docker push` through it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::proxy::{Fault, FaultProxy, Kind};
+use crate::common::proxy::{Fault, FaultProxy, Kind};
 
 /// What a command run with a time cap did.
 struct Timed {
