@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod scenario;
+
+pub use scenario::{Scenario, held_digest};
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
