@@ -1,8 +1,7 @@
 //! End-to-end: an interrupted push stops within 2 s, says what completed, and exits 130,
 //! whether the signal comes directly or as EOF on the docker CLI's plugin socket.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,14 +32,21 @@ fn start_push(cmd: &mut Command) -> (Child, std::sync::mpsc::Receiver<String>) {
         }
     });
     let started = Instant::now();
+    let mut seen = Vec::new();
     loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the push never started uploading");
-        if line.ends_with(": pushing") {
-            break;
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.ends_with(": pushing") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                kill_tree(&mut child);
+                panic!(
+                    "{} never started uploading within 30 s (killed); stderr so far:\n{}",
+                    describe(cmd),
+                    seen.join("\n")
+                );
+            }
         }
-        assert!(started.elapsed() < Duration::from_secs(30));
     }
     (child, rx)
 }
@@ -55,8 +61,8 @@ fn finish(
             break status.code().unwrap_or(-1);
         }
         if since.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the push did not stop within 20 s");
+            kill_tree(&mut child);
+            panic!("the push did not stop within 20 s (killed)");
         }
         std::thread::sleep(Duration::from_millis(20));
     };

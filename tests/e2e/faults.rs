@@ -2,9 +2,8 @@
 //! misbehaves on demand; docker-pushx must still land the right digest within its retry
 //! budget (or time out, for a stall), and report its attempts.
 
-mod common;
-use common::proxy::{Fault, FaultProxy, Kind};
-use common::*;
+use crate::common::proxy::{Fault, FaultProxy, Kind};
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 struct Outcome {
@@ -16,28 +15,20 @@ struct Outcome {
 /// Push a fresh image through `proxy` and check the registry behind it holds the result.
 fn push_through(proxy: &FaultProxy, extra: &[&str]) -> (Outcome, String) {
     let upstream = std::env::var("PUSHX_TEST_REGISTRY").unwrap();
-    let src = format!("{}:1", unique("pushx-fault"));
-    build_image(&src, &[("f", &random_bytes(2_000_000))]);
-    let repo = unique("e2e/fault");
-    let cfg = Config::new();
-    let t0 = Instant::now();
-    let target = format!("{}/{repo}", proxy.addr());
-    let mut args = vec![
-        "--format",
-        "json",
-        "--progress",
-        "plain",
-        "--verify",
-        "digest",
-    ];
+    let s = Scenario::new().random_image(2_000_000);
+    let mut args = vec!["--progress", "plain", "--verify", "digest"];
     args.extend_from_slice(extra);
-    args.push(&src);
-    args.push(&target);
-    let run = common::run(cfg.pushx().args(&args));
+    let t0 = Instant::now();
+    let pushed = s.push_to(&proxy.addr(), &args);
     let took = t0.elapsed();
-    let doc = serde_json::from_str(&run.stdout).unwrap_or(serde_json::Value::Null);
-    let held = registry_digest(&upstream, &repo, "1", false, false).unwrap_or_default();
-    (Outcome { run, doc, took }, held)
+    let held = held_digest(&upstream, &pushed.repo, &pushed.tag).unwrap_or_default();
+    let doc = pushed.try_json();
+    let outcome = Outcome {
+        run: pushed.run,
+        doc,
+        took,
+    };
+    (outcome, held)
 }
 
 fn assert_landed(o: &Outcome, held: &str, attempts: u64, proxy: &FaultProxy) {

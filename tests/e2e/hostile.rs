@@ -2,8 +2,9 @@
 //! Each must give its documented exit code, a one-line error naming the problem, no panic,
 //! and leave config.json byte-identical and the stored logins unchanged.
 
-mod common;
-use common::*;
+use crate::common::*;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
 #[derive(Clone, Copy)]
@@ -29,7 +30,7 @@ enum ConfigFile {
 struct Case {
     name: &'static str,
     bin: Bin,
-    args: Vec<String>,
+    args: Vec<OsString>,
     env: Vec<(&'static str, String)>,
     stdin: Option<Vec<u8>>,
     config: ConfigFile,
@@ -38,8 +39,8 @@ struct Case {
     says: &'static str,
 }
 
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
+fn s(v: &[&str]) -> Vec<OsString> {
+    v.iter().map(OsString::from).collect()
 }
 
 fn case(name: &'static str, args: &[&str], code: i32, says: &'static str) -> Case {
@@ -66,6 +67,13 @@ fn helper_case(name: &'static str, args: &[&str], stdin: &[u8], says: &'static s
         code: 1,
         says,
     }
+}
+
+/// `text` followed by a Latin-1 "é", a byte that is not UTF-8.
+fn latin1(text: &str) -> OsString {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(0xe9);
+    OsStr::from_bytes(&bytes).to_os_string()
 }
 
 /// A unix socket that answers every connection with a line that is not HTTP.
@@ -440,6 +448,20 @@ fn hostile_inputs() {
                 "PUSHX_CREDENTIAL_STORE",
             )
         },
+        // An argument that is not UTF-8 (a Latin-1 "é"): env::args() would panic on it.
+        Case {
+            args: vec![src1.clone().into(), latin1(&format!("{t}-caf"))],
+            ..case("a target that is not UTF-8", &[], 2, "not valid UTF-8")
+        },
+        Case {
+            args: vec!["login".into(), latin1(&auth_reg)],
+            ..case(
+                "a login server that is not UTF-8",
+                &[],
+                2,
+                "argument 2 is not valid UTF-8",
+            )
+        },
         case(
             "logins with a bad format",
             &["logins", "--format", "yaml"],
@@ -455,6 +477,15 @@ fn hostile_inputs() {
             "unknown action",
         ),
         helper_case("helper with two verbs", &["get", "get"], b"", "Usage"),
+        Case {
+            args: vec![latin1("get")],
+            ..helper_case(
+                "helper verb that is not UTF-8",
+                &[],
+                b"",
+                "argument 1 is not valid UTF-8",
+            )
+        },
         helper_case("helper store: garbage", &["store"], b"garbage", "JSON"),
         helper_case("helper store: empty", &["store"], b"", "JSON"),
         helper_case(

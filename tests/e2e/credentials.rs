@@ -1,8 +1,7 @@
 //! End-to-end: logins in the real OS keyring (gnome-keyring over D-Bus, kernel keyutils), the
 //! credential helper under the real docker CLI, configure, import and doctor.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -61,21 +60,17 @@ fn login_push_logins_logout_with_the_keyring() {
     no_secret_anywhere(&r, &cfg);
     assert!(!cfg.file().exists(), "login writes nothing to config.json");
 
-    let src = unique("pushx-login");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(2_000))]);
-    let repo = unique("e2e/login");
-    let r = run(cfg.pushx().env("RUST_LOG", "trace").args([
-        "--format",
-        "json",
-        &format!("{src}:1"),
-        &format!("{host}/{repo}"),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
+    let s = Scenario::with_config(cfg)
+        .env("RUST_LOG", "trace")
+        .random_image(2_000);
+    let cfg = s.config();
+    let pushed = s.push_to(&host, &[]);
+    pushed.assert_landed();
     assert_eq!(
-        r.json()["targets"][0]["credential_source"],
+        pushed.target(0)["credential_source"],
         "keyring:secret-service"
     );
-    no_secret_anywhere(&r, &cfg);
+    no_secret_anywhere(&pushed.run, cfg);
 
     let r = run(cfg.pushx().args(["logins", "--format", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
@@ -89,7 +84,7 @@ fn login_push_logins_logout_with_the_keyring() {
     assert_eq!(mine.len(), 1, "{r:?}");
     assert_eq!(mine[0]["username"], user());
     assert_eq!(mine[0]["store"], "secret-service");
-    no_secret_anywhere(&r, &cfg);
+    no_secret_anywhere(&r, cfg);
     let table = run(cfg.pushx().arg("logins"));
     assert!(table.stdout.contains(&host), "{table:?}");
 
@@ -98,12 +93,7 @@ fn login_push_logins_logout_with_the_keyring() {
     assert!(r.stdout.contains("Removed"), "{r:?}");
     let r = run(cfg.pushx().args(["logins", "--format", "json"]));
     assert!(!r.stdout.contains(&host), "{r:?}");
-    let r = run(cfg.pushx().args([
-        "--progress",
-        "quiet",
-        &format!("{src}:1"),
-        &format!("{host}/{repo}"),
-    ]));
+    let r = s.pushx(&["--progress", "quiet", s.image_name(), &pushed.name()]);
     assert_eq!(r.code, 3, "logged out: {r:?}");
 }
 

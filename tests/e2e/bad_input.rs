@@ -1,8 +1,7 @@
 //! End-to-end: bad input gets one line naming the problem, its exit code, no panic, and
 //! nothing half-written on stdout.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn invalid_references_exit_2_before_touching_the_daemon() {
@@ -103,17 +102,13 @@ fn no_daemon_at_the_socket_exits_6() {
 #[test]
 fn a_registry_that_is_down_exits_6() {
     let down = need!("PUSHX_TEST_DOWN_REGISTRY");
-    let cfg = Config::new();
-    let src = unique("pushx-down");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(1_000))]);
-    let r = run(cfg.pushx().args([
-        "--progress",
-        "quiet",
-        &format!("{src}:1"),
-        &format!("{down}/e2e/x"),
-    ]));
+    let pushed = Scenario::new()
+        .random_image(1_000)
+        .push_to(&down, &["--progress", "quiet"]);
+    let r = &pushed.run;
     assert_eq!(r.code, 6, "{r:?}");
-    assert_one_line_error(&r);
+    assert_eq!(pushed.target(0)["status"], "failed", "{r:?}");
+    assert_one_line_error(r);
     assert!(
         r.stderr.contains("connection refused") && r.stderr.contains(&down),
         "{r:?}"

@@ -1,7 +1,6 @@
 //! End-to-end: the built plugin against the real Docker engine and real registries.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn target(t: &serde_json::Value, i: usize) -> &serde_json::Value {
     &t["targets"][i]
@@ -10,66 +9,35 @@ fn target(t: &serde_json::Value, i: usize) -> &serde_json::Value {
 #[test]
 fn fresh_push_then_a_related_image_reuses_layers() {
     let reg = need!("PUSHX_TEST_REGISTRY");
-    let cfg = Config::new();
-    let repo = unique("e2e/related");
     let base = random_bytes(300_000);
-    let a = unique("pushx-src-a");
-    build_image(
-        &format!("{a}:1"),
-        &[("base", &base), ("app", &random_bytes(100_000))],
-    );
-    let r = run(cfg.pushx().args([
-        "--format",
-        "json",
-        "--progress",
-        "plain",
-        &format!("{a}:1"),
-        &format!("{reg}/{repo}"),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    let doc = r.json();
+    let a = Scenario::new().image(&[("base", &base), ("app", &random_bytes(100_000))]);
+    let first = a.push_to(&reg, &["--progress", "plain"]);
+    let r = &first.run;
+    first.assert_landed();
+    let doc = first.json();
     let t = target(&doc, 0);
-    assert_eq!(t["reference"], format!("{reg}/{repo}:1"));
-    assert_eq!(t["status"], "pushed");
+    assert_eq!(t["reference"], format!("{}:1", first.name()));
     assert_eq!(t["layers"]["pushed"], 2, "{r:?}");
     assert_eq!(t["layers"]["existing"], 0);
     assert!(t["bytes_pushed"].as_u64().unwrap() >= 400_000, "{r:?}");
     assert_eq!(t["credential_source"], "anonymous");
-    assert_eq!(doc["image_id"], image_id(&format!("{a}:1")));
-    let digest = t["digest"].as_str().unwrap().to_string();
-    assert_eq!(
-        registry_digest(&reg, &repo, "1", false, false).as_deref(),
-        Some(digest.as_str())
-    );
+    assert_eq!(doc["image_id"], image_id(a.image_name()));
     // Plain progress: one line per layer state change, never a line per byte.
     assert!(r.stderr.lines().any(|l| l.ends_with(": pushed")), "{r:?}");
     assert!(r.stderr.lines().count() < 40, "{r:?}");
 
-    // A second image sharing the base layer: only the new layer travels.
-    let b = unique("pushx-src-b");
-    build_image(
-        &format!("{b}:2"),
-        &[("base", &base), ("other", &random_bytes(50_000))],
-    );
-    let r = run(cfg.pushx().args([
-        "--format",
-        "json",
-        &format!("{b}:2"),
-        &format!("{reg}/{repo}"),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    let doc = r.json();
-    let t = target(&doc, 0);
+    // A second image sharing the base layer, to the same repository: only the new layer travels.
+    let b = Scenario::new().image(&[("base", &base), ("other", &random_bytes(50_000))]);
+    let second = b.push_as(&format!("{}:2", first.name()), &[]);
+    let r = &second.run;
+    second.assert_landed();
+    let t = second.target(0);
     assert_eq!(t["layers"]["pushed"], 1, "{r:?}");
     assert_eq!(t["layers"]["existing"], 1, "{r:?}");
     let bytes = t["bytes_pushed"].as_u64().unwrap();
     assert!(
         (50_000..300_000).contains(&bytes),
         "only the new layer is uploaded: {bytes}"
-    );
-    assert_eq!(
-        registry_digest(&reg, &repo, "2", false, false).as_deref(),
-        t["digest"].as_str()
     );
 }
 
@@ -146,34 +114,21 @@ fn several_targets_and_tags_at_once() {
 #[test]
 fn verify_modes() {
     let reg = need!("PUSHX_TEST_REGISTRY");
-    let cfg = Config::new();
-    let src = unique("pushx-verify");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(10_000))]);
+    let s = Scenario::new().random_image(10_000);
     for (mode, want_ok) in [
         ("none", serde_json::Value::Null),
         ("digest", true.into()),
         ("pull", true.into()),
     ] {
-        let repo = unique(&format!("e2e/verify-{mode}"));
-        let r = run(cfg.pushx().args([
-            "--format",
-            "json",
-            "--verify",
-            mode,
-            &format!("{src}:1"),
-            &format!("{reg}/{repo}"),
-        ]));
-        assert_eq!(r.code, 0, "{r:?}");
-        let doc = r.json();
-        let v = &target(&doc, 0)["verification"];
+        let pushed = s.push_to(&reg, &["--verify", mode]);
+        pushed.assert_landed();
+        let v = &pushed.target(0)["verification"];
         assert_eq!(v["mode"], mode);
-        assert_eq!(v["ok"], want_ok, "{r:?}");
+        assert_eq!(v["ok"], want_ok, "{:?}", pushed.run);
     }
     // --verify pull leaves the image pullable by digest on this daemon.
     let repo = unique("e2e/verify-pull-check");
-    let r = run(cfg
-        .pushx()
-        .args(["-q", &format!("{src}:1"), &format!("{reg}/{repo}")]));
+    let r = s.pushx(&["-q", s.image_name(), &format!("{reg}/{repo}")]);
     assert_eq!(r.code, 0, "{r:?}");
     let line = r.stdout.trim();
     assert!(
@@ -181,7 +136,7 @@ fn verify_modes() {
         "{r:?}"
     );
     let by_digest = format!("{reg}/{repo}@{}", line.rsplit('@').next().unwrap());
-    assert_eq!(image_id(&by_digest), image_id(&format!("{src}:1")));
+    assert_eq!(image_id(&by_digest), image_id(s.image_name()));
 }
 
 #[test]
@@ -358,66 +313,36 @@ fn credentials_with_awkward_characters_reach_the_registry() {
         password().contains('>') && password().contains('?'),
         "the test password must exercise base64url"
     );
-    let cfg = Config::new();
-    cfg.with_login(&reg);
-    let src = unique("pushx-auth");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
-    let repo = unique("e2e/auth");
-    let r = run(cfg.pushx().args([
-        "--format",
-        "json",
-        &format!("{src}:1"),
-        &format!("{reg}/{repo}"),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(target(&r.json(), 0)["credential_source"], "docker-config");
+    let s = Scenario::new().login(&reg).random_image(5_000);
+    let pushed = s.push_to(&reg, &[]);
+    pushed.assert_landed();
+    assert_eq!(pushed.target(0)["credential_source"], "docker-config");
+    let r = &pushed.run;
     assert!(!r.stdout.contains(&password()) && !r.stderr.contains(&password()));
 
     // DOCKER_AUTH_CONFIG takes precedence over config.json.
     use base64::Engine;
     let auth =
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user(), password()));
-    let empty = Config::new();
-    let repo = unique("e2e/auth-env");
-    let r = run(empty
-        .pushx()
+    let pushed = Scenario::new()
+        .source(s.image_name())
         .env(
             "DOCKER_AUTH_CONFIG",
             serde_json::json!({"auths": {&reg: {"auth": auth}}}).to_string(),
         )
-        .args([
-            "--format",
-            "json",
-            &format!("{src}:1"),
-            &format!("{reg}/{repo}"),
-        ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        target(&r.json(), 0)["credential_source"],
-        "docker-auth-config"
-    );
+        .push_to(&reg, &[]);
+    pushed.assert_landed();
+    assert_eq!(pushed.target(0)["credential_source"], "docker-auth-config");
 }
 
 #[test]
 fn a_tls_registry_with_auth() {
     let reg = need!("PUSHX_TEST_TLS_REGISTRY");
-    let cfg = Config::new();
-    cfg.with_login(&reg);
-    let src = unique("pushx-tls");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
-    let repo = unique("e2e/tls");
-    let r = run(cfg.pushx().args([
-        "--format",
-        "json",
-        &format!("{src}:1"),
-        &format!("{reg}/{repo}"),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    let doc = r.json();
-    assert_eq!(
-        registry_digest(&reg, &repo, "1", true, true).as_deref(),
-        target(&doc, 0)["digest"].as_str()
-    );
+    Scenario::new()
+        .login(&reg)
+        .random_image(5_000)
+        .push_to(&reg, &[])
+        .assert_landed();
 }
 
 #[test]
@@ -434,20 +359,13 @@ fn credentials_from_a_credential_helper() {
         ),
     );
     assert_eq!(stored.code, 0, "{stored:?}");
-    let cfg = Config::new();
-    cfg.write(&serde_json::json!({"credHelpers": {&reg: "secretservice"}}));
-    let src = unique("pushx-helper");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
-    let repo = unique("e2e/helper");
-    let r = run(cfg.pushx().args([
-        "--format",
-        "json",
-        &format!("{src}:1"),
-        &format!("{reg}/{repo}"),
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
+    let pushed = Scenario::new()
+        .config_json(serde_json::json!({"credHelpers": {&reg: "secretservice"}}))
+        .random_image(5_000)
+        .push_to(&reg, &[]);
+    pushed.assert_landed();
     assert_eq!(
-        target(&r.json(), 0)["credential_source"],
+        pushed.target(0)["credential_source"],
         "helper:secretservice"
     );
 }
@@ -456,19 +374,17 @@ fn credentials_from_a_credential_helper() {
 fn partial_failure_exits_7_and_reports_each_target() {
     let reg = need!("PUSHX_TEST_REGISTRY");
     let down = need!("PUSHX_TEST_DOWN_REGISTRY");
-    let cfg = Config::new();
-    let src = unique("pushx-partial");
-    build_image(&format!("{src}:1"), &[("f", &random_bytes(5_000))]);
+    let s = Scenario::new().random_image(5_000);
     let ok = unique("e2e/partial");
-    let r = run(cfg.pushx().args([
+    let r = &s.pushx(&[
         "--format",
         "json",
         "--progress",
         "quiet",
-        &format!("{src}:1"),
+        s.image_name(),
         &format!("{reg}/{ok}"),
         &format!("{down}/x/y"),
-    ]));
+    ]);
     assert_eq!(r.code, 7, "{r:?}");
     let doc = r.json();
     assert_eq!(target(&doc, 0)["status"], "pushed");
@@ -480,5 +396,5 @@ fn partial_failure_exits_7_and_reports_each_target() {
             .contains("connection refused"),
         "{r:?}"
     );
-    assert_one_line_error(&r);
+    assert_one_line_error(r);
 }

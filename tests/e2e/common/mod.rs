@@ -3,11 +3,16 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod scenario;
 
-use std::io::Write;
+pub use scenario::{Scenario, held_digest};
+
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_docker-pushx");
 pub const HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-pushx");
@@ -28,10 +33,9 @@ pub fn env_or_skip(name: &str) -> Option<String> {
 }
 
 /// Bail out of a test when the environment lacks something (see [`env_or_skip`]).
-#[macro_export]
 macro_rules! need {
     ($name:expr) => {
-        match common::env_or_skip($name) {
+        match $crate::common::env_or_skip($name) {
             Some(v) => v,
             None => return,
         }
@@ -81,30 +85,17 @@ pub fn build_image(tag: &str, files: &[(&str, &[u8])]) {
         dockerfile.push_str(&format!("COPY {name} /{name}\n"));
     }
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let out = Command::new("docker")
+    let r = run(Command::new("docker")
         .args(["build", "-q", "-t", tag, "."])
         .current_dir(dir.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("DOCKER_BUILDKIT", "0"));
+    assert_eq!(r.code, 0, "docker build failed: {r:?}");
 }
 
 pub fn image_id(name: &str) -> String {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "-f", "{{.Id}}", name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let r = run(Command::new("docker").args(["image", "inspect", "-f", "{{.Id}}", name]));
+    assert_eq!(r.code, 0, "{r:?}");
+    r.stdout.trim().to_string()
 }
 
 /// A docker config directory of the test's own, with the plugin installed in it.
@@ -194,33 +185,191 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// How long one spawned command may take unless its call says otherwise: a hang fails the
+/// test that caused it, naming the command, instead of waiting for the runner's time limit.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
 pub fn run(cmd: &mut Command) -> Run {
-    run_with_stdin(cmd, None)
+    run_within(cmd, None, DEADLINE)
 }
 
 pub fn run_with_stdin(cmd: &mut Command, stdin: Option<&[u8]>) -> Run {
+    run_within(cmd, stdin, DEADLINE)
+}
+
+/// Run `cmd` to completion, feeding it `stdin`, for at most `limit`. Past it the command and
+/// everything it started are killed and the test fails with what it had written so far.
+pub fn run_within(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Run {
+    let started = Instant::now();
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
     });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", describe(cmd)));
+    // Written from a thread: a child that never reads its stdin must not block the deadline.
     if let Some(input) = stdin {
         let mut s = child.stdin.take().unwrap();
-        let _ = s.write_all(input);
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&input);
+        });
     }
-    let out: Output = child.wait_with_output().unwrap();
+    let (done_tx, done) = mpsc::channel();
+    let stdout = collect(child.stdout.take().unwrap(), done_tx.clone());
+    let stderr = collect(child.stderr.take().unwrap(), done_tx);
+    let left = || limit.saturating_sub(started.elapsed());
+    // Both pipes closed (usually at exit, unless something it started keeps them), then the exit.
+    let mut status = None;
+    if done.recv_timeout(left()).is_ok() && done.recv_timeout(left()).is_ok() {
+        status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if left().is_zero() {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+    }
+    let Some(status) = status else {
+        kill_tree(&mut child);
+        let so_far =
+            |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+        panic!(
+            "{} did not finish within {} s (killed); stderr so far:\n{}\nstdout so far:\n{}",
+            describe(cmd),
+            limit.as_secs_f64(),
+            so_far(&stderr),
+            so_far(&stdout),
+        );
+    };
+    let take = |b: Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
     let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: take(stdout),
+        stderr: take(stderr),
     };
     assert!(
         !r.stderr.contains("panicked at"),
         "the binary panicked: {r:?}"
     );
     r
+}
+
+/// Read `pipe` to its end on a thread of its own, saying so on `done`.
+fn collect(mut pipe: impl Read + Send + 'static, done: mpsc::Sender<()>) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink.lock().unwrap().extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = done.send(());
+    });
+    buf
+}
+
+/// The command line as a failure message shows it: the program's file name and its
+/// arguments (tests pass secrets on stdin or in the environment, never as arguments).
+pub fn describe(cmd: &Command) -> String {
+    let program = Path::new(cmd.get_program());
+    let mut line = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy()
+        .into_owned();
+    for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
+        let arg: String = if arg.chars().count() > 200 {
+            arg.chars().take(200).chain("…".chars()).collect()
+        } else {
+            arg.into_owned()
+        };
+        line.push(' ');
+        line.push_str(&arg);
+    }
+    line
+}
+
+/// Kill `child` and its descendants (the docker CLI runs the plugin as its own child, shell
+/// scripts run the binaries): the tree is read from /proc first, then all of it is killed.
+pub fn kill_tree(child: &mut Child) {
+    // (pid, parent pid) of every process: field 4 of /proc/PID/stat, after the command name.
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut tree = vec![child.id()];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parents.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    let _ = child.kill();
+    if tree.len() > 1 {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(tree[1..].iter().map(|p| p.to_string()))
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.wait();
+}
+
+#[test]
+fn a_command_past_its_deadline_is_killed_and_named() {
+    // A shell that started a grandchild and hangs: both must go, and the message must say
+    // which command it was and what it had written.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "sleep 30 & echo \"started $!\" >&2; wait"]);
+    let t0 = Instant::now();
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_within(&mut cmd, None, Duration::from_secs(1))
+    }))
+    .expect_err("the deadline passed");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("sh -c sleep 30 & ") && message.contains("did not finish within 1 s"),
+        "{message}"
+    );
+    let grandchild = message
+        .split_whitespace()
+        .skip_while(|w| *w != "started")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no pid in {message}"));
+    std::thread::sleep(Duration::from_millis(200));
+    let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    assert!(
+        matches!(state, None | Some("Z") | Some("X")),
+        "the grandchild {grandchild} still runs: {stat}"
+    );
 }
 
 /// Ask the registry itself (not the daemon) which digest it holds for `repo:tag`.

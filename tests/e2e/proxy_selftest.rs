@@ -1,14 +1,14 @@
-//! The fault-injecting proxy of tests/common/proxy.rs checked on its own: against the real
+//! The fault-injecting proxy of common/proxy.rs checked on its own: against the real
 //! registry with curl (forwarding, Location rewriting, each fault, the HTTPS probe), and with
 //! the real engine's plain `docker push` through it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::proxy::{Fault, FaultProxy, Kind};
+use crate::common::proxy::{Fault, FaultProxy, Kind};
 
 /// What a command run with a time cap did.
 struct Timed {
@@ -35,8 +35,7 @@ fn run_capped(cmd: &mut Command, cap: Duration) -> Timed {
             break Some(status.code().unwrap_or(-1));
         }
         if start.elapsed() >= cap {
-            let _ = child.kill();
-            let _ = child.wait();
+            common::kill_tree(&mut child);
             break None;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -336,7 +335,8 @@ fn docker_push_while_the_port_refuses() {
 }
 
 /// What plain `docker push` does on each fault (the README's table). Run by hand through the
-/// harness: `. tests/env.sh; cargo test --test proxy_selftest -- --ignored --nocapture`.
+/// harness (cargo test: it outlasts nextest's time limit):
+/// `. tests/env.sh; cargo test --test e2e proxy_selftest::observe -- --ignored --nocapture`.
 #[test]
 #[ignore = "observations, not assertions; takes several minutes"]
 fn observe_plain_docker_push() {

@@ -1,0 +1,14 @@
+//! The end-to-end tests, one binary: the built plugin and credential helper against the real
+//! Docker engine, registries and keyrings that tests/run.sh starts (see tests/env.sh).
+//! Each module is one area; run one with `./tests/run.sh -E 'test(/^push::/)'`.
+
+#[macro_use]
+mod common;
+
+mod bad_input;
+mod cancel;
+mod credentials;
+mod faults;
+mod hostile;
+mod proxy_selftest;
+mod push;
