@@ -1,5 +1,7 @@
 //! docker's context store: a named context's `meta.json` (decoded by Go's rules) and its TLS
-//! files under the config dir. The only file reading the endpoint resolver does.
+//! files under the config dir. The only file reading the endpoint resolver does. The `meta.json`
+//! decoder does no I/O itself, but it serves this store alone and its rules are the store's
+//! (struct fields folded as Go does, endpoint names exact), so it stays beside the reader.
 
 use super::{EndpointError, Env, GlobalFlags, Resolved, config_dir};
 use crate::protocol::daemon_host::{
