@@ -7,7 +7,6 @@ use crate::credentials::{TOKEN_USERNAME, config_file, helper_client, keyring};
 use crate::error::{Error, Kind};
 use crate::protocol::config::login_key;
 use crate::store::Credential;
-use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// The helper's suffix, as config.json names it.
@@ -32,29 +31,14 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
 
 pub fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
     let mut edit = config_file::edit(&settings.config_path)?;
-    let doc = &mut edit.config.doc;
     let mut said = Vec::new();
     if args.registries.is_empty() {
-        let old = doc
-            .get("credsStore")
-            .and_then(Value::as_str)
-            .map(String::from);
-        match old.as_deref() {
+        match edit.config.set_creds_store(HELPER).as_deref() {
             Some(HELPER) => said.push("credsStore is already \"pushx\"".to_string()),
             Some(other) => said.push(format!("credsStore: \"{other}\" -> \"pushx\"")),
             None => said.push("credsStore: \"pushx\"".to_string()),
         }
-        doc.insert("credsStore".into(), HELPER.into());
     } else {
-        let helpers = doc
-            .entry("credHelpers")
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Some(helpers) = helpers.as_object_mut() else {
-            return Err(Error::other(format!(
-                "{}: \"credHelpers\" is not an object: fix it by hand (it was left as it is)",
-                settings.config_path.display()
-            )));
-        };
         for r in &args.registries {
             if r.trim().is_empty() {
                 return Err(Error::usage(
@@ -62,7 +46,12 @@ pub fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error>
                 ));
             }
             let key = login_key(r);
-            helpers.insert(key.clone(), HELPER.into());
+            edit.config.set_cred_helper(&key, HELPER).map_err(|e| {
+                Error::other(format!(
+                    "{}: {e}: fix it by hand (it was left as it is)",
+                    settings.config_path.display()
+                ))
+            })?;
             said.push(format!("credHelpers[\"{key}\"]: \"pushx\""));
         }
     }
@@ -127,23 +116,7 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
         // The plaintext goes only once the keyring holds the secret.
         match s.store(&cred) {
             Ok(()) => {
-                if let Some(Value::Object(e)) = edit
-                    .config
-                    .doc
-                    .get_mut("auths")
-                    .and_then(|a| a.get_mut(&key))
-                {
-                    for f in [
-                        "auth",
-                        "password",
-                        "identitytoken",
-                        "registrytoken",
-                        "username",
-                        "email",
-                    ] {
-                        e.remove(f);
-                    }
-                }
+                edit.config.remove_auth_secret(&key);
                 println!(
                     "moved {key} ({}) from config.json to {}",
                     cred.username,
@@ -159,18 +132,14 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
     }
 
     // Logins in other helpers are copied; those helpers keep theirs.
-    let mut helpers: Vec<String> = edit
+    let helpers: Vec<String> = edit
         .config
-        .creds_store()
+        .helpers()
         .into_iter()
+        .filter(|h| *h != HELPER)
         .map(String::from)
         .collect();
-    if let Some(Value::Object(h)) = edit.config.doc.get("credHelpers") {
-        helpers.extend(h.values().filter_map(Value::as_str).map(String::from));
-    }
-    helpers.sort();
-    helpers.dedup();
-    for helper in helpers.iter().filter(|h| h.as_str() != HELPER) {
+    for helper in &helpers {
         let list = match helper_client::list(helper) {
             Ok(l) => l,
             Err(e) => {
@@ -233,7 +202,7 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
 }
 
 fn edit_needs_configure(settings: &Settings) -> bool {
-    crate::app::settings::load_config(&settings.config_path)
+    config_file::load(&settings.config_path)
         .map(|c| c.creds_store() != Some(HELPER))
         .unwrap_or(true)
 }

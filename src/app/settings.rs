@@ -28,7 +28,7 @@ impl Settings {
         let env = ProcessEnv;
         let config_dir = endpoint::config_dir(&global, &env);
         let config_path = config_dir.join("config.json");
-        let config = load_config(&config_path)?;
+        let config = credentials::config_file::load(&config_path)?;
         let endpoint = endpoint::resolve(&global, &env, config.current_context())
             .map_err(|e| Error::new(Kind::Usage, e.to_string()));
         Ok(Settings {
@@ -60,23 +60,5 @@ impl Settings {
             credentials::lookup_docker(&self.config, self.auth_config_env.as_deref(), key)?
                 .unwrap_or_else(|| credentials::anonymous(key)),
         )
-    }
-}
-
-/// Read config.json. A missing file is an empty config; an unreadable or malformed one is an
-/// error, since guessing would push with the wrong credentials or overwrite the user's file.
-pub fn load_config(path: &std::path::Path) -> Result<DockerConfig, Error> {
-    match std::fs::read(path) {
-        Ok(bytes) => DockerConfig::parse(&bytes).map_err(|e| {
-            Error::other(format!(
-                "{} is malformed: {e}: fix it or move it aside",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig::default()),
-        Err(e) => Err(Error::other(format!(
-            "cannot read {}: {e}: check its permissions",
-            path.display()
-        ))),
     }
 }

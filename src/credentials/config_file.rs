@@ -1,11 +1,40 @@
-//! Editing docker's config.json safely: an advisory lock against other docker-pushx processes,
-//! then a temp file and a rename, keeping unknown keys, the file's mode and owner.
+//! Reading docker's config.json ([`load`], the one loader) and editing it safely: an advisory
+//! lock against other docker-pushx processes, then a temp file and a rename, keeping unknown keys
+//! (in their order), the file's mode and owner.
 
 use crate::error::Error;
 use crate::protocol::config::DockerConfig;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Read config.json. A missing file is an empty config, as docker treats it; an unreadable or
+/// malformed one is an error naming the fix, since guessing would push with the wrong
+/// credentials or overwrite the user's file. Every reader of the file goes through here.
+pub fn load(path: &Path) -> Result<DockerConfig, Error> {
+    read(path).map(|(config, _)| config)
+}
+
+/// [`load`], also giving the bytes read (`None`: no file) so that an edit can tell whether it
+/// changed anything.
+fn read(path: &Path) -> Result<(DockerConfig, Option<Vec<u8>>), Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let config = DockerConfig::parse(&bytes).map_err(|e| {
+                Error::other(format!(
+                    "{} is malformed: {e}: fix it or move it aside (it was left as it is)",
+                    path.display()
+                ))
+            })?;
+            Ok((config, Some(bytes)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((DockerConfig::default(), None)),
+        Err(e) => Err(Error::other(format!(
+            "cannot read {}: {e}: check its permissions",
+            path.display()
+        ))),
+    }
+}
 
 /// An open edit: holds the lock until dropped.
 pub struct Edit {
@@ -42,24 +71,7 @@ pub fn edit(path: &Path) -> Result<Edit, Error> {
         })?;
     lock.lock()
         .map_err(|e| Error::other(format!("cannot lock {}: {e}", path.display())))?;
-    let (config, original) = match std::fs::read(&path) {
-        Ok(bytes) => {
-            let c = DockerConfig::parse(&bytes).map_err(|e| {
-                Error::other(format!(
-                    "{} is malformed: {e}: fix it or move it aside (it was left as it is)",
-                    path.display()
-                ))
-            })?;
-            (c, Some(bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (DockerConfig::default(), None),
-        Err(e) => {
-            return Err(Error::other(format!(
-                "cannot read {}: {e}: check its permissions",
-                path.display()
-            )));
-        }
-    };
+    let (config, original) = read(&path)?;
     Ok(Edit {
         path,
         config,
@@ -156,7 +168,7 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
         let mut e = edit(&p).unwrap();
-        e.config.doc.insert("credsStore".into(), "pushx".into());
+        e.config.set_creds_store("pushx");
         assert!(e.save().unwrap());
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         assert_eq!(v["psFormat"], "x");
@@ -174,7 +186,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("sub/config.json");
         let mut e = edit(&p).unwrap();
-        e.config.doc.insert("credsStore".into(), "pushx".into());
+        e.config.set_creds_store("pushx");
         e.save().unwrap();
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
@@ -192,5 +204,89 @@ mod tests {
         std::fs::write(&p, b"{ \"a\" : 1 }").unwrap();
         assert!(!edit(&p).unwrap().save().unwrap());
         assert_eq!(std::fs::read(&p).unwrap(), b"{ \"a\" : 1 }");
+    }
+
+    #[test]
+    fn load_missing_is_empty_and_bad_is_one_line_with_the_fix() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        assert!(load(&p).unwrap().doc.is_empty());
+        std::fs::write(&p, b"{\"currentContext\":\"x\"}").unwrap();
+        assert_eq!(load(&p).unwrap().current_context(), Some("x"));
+        std::fs::write(&p, b"{\"auths\": {\n").unwrap();
+        let msg = load(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains("is malformed") && msg.contains("fix it"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "{msg:?}");
+        // The editor reads through the same loader: same refusal.
+        assert_eq!(edit(&p).err().unwrap().to_string(), msg);
+        let dir = d.path().join("dir.json");
+        std::fs::create_dir(&dir).unwrap();
+        let msg = load(&dir).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("cannot read") && msg.contains("permissions"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_edit_keeps_the_other_keys_and_their_order() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        std::fs::write(
+            &p,
+            r#"{"zeta":{"y":1,"b":[true,null]},"auths":{"r:1":{"auth":"YWxpY2U6czNjcmV0","x":"keep"}},"alpha":"\u00e9"}"#,
+        )
+        .unwrap();
+        let mut e = edit(&p).unwrap();
+        e.config.set_cred_helper("r:1", "pushx").unwrap();
+        e.config.remove_auth_secret("r:1");
+        e.config
+            .set_plugin_setting("pushx", "hooks", "push")
+            .unwrap();
+        assert!(e.save().unwrap());
+        let want = r#"{
+  "zeta": {
+    "y": 1,
+    "b": [
+      true,
+      null
+    ]
+  },
+  "auths": {
+    "r:1": {
+      "x": "keep"
+    }
+  },
+  "alpha": "é",
+  "credHelpers": {
+    "r:1": "pushx"
+  },
+  "plugins": {
+    "pushx": {
+      "hooks": "push"
+    }
+  }
+}
+"#;
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), want);
+    }
+
+    #[test]
+    fn an_edit_that_changes_nothing_leaves_the_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        let bytes = b"{\n\t\"plugins\": {\"pushx\": {\"hooks\": \"push\"}},\n\t\"credsStore\": \"pushx\"\n}";
+        std::fs::write(&p, bytes).unwrap();
+        let mut e = edit(&p).unwrap();
+        assert_eq!(e.config.set_creds_store("pushx").as_deref(), Some("pushx"));
+        e.config
+            .set_plugin_setting("pushx", "hooks", "push")
+            .unwrap();
+        assert!(!e.config.remove_auth("nope"));
+        assert!(!e.save().unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), bytes);
     }
 }

@@ -1,5 +1,6 @@
-//! docker's `config.json`: the parts docker-pushx reads (logins, helpers, current context) and
-//! the rules docker applies to them. Unknown keys are kept as they are.
+//! docker's `config.json`: the parts docker-pushx reads (logins, helpers, current context), the
+//! edits it makes (helpers, logins moved out, plugin settings) and the rules docker applies to
+//! them. Unknown keys are kept as they are, and in their order: the file is the user's.
 
 use crate::secret::Secret;
 use base64::Engine;
@@ -84,7 +85,7 @@ impl DockerConfig {
         let Some(Value::Object(auths)) = self.doc.get("auths") else {
             return Vec::new();
         };
-        auths
+        let mut keys: Vec<String> = auths
             .iter()
             .filter(|(_, v)| {
                 ["auth", "password", "identitytoken"].iter().any(|k| {
@@ -94,8 +95,150 @@ impl DockerConfig {
                 })
             })
             .map(|(k, _)| k.clone())
-            .collect()
+            .collect();
+        // The document keeps the file's order; callers list logins sorted.
+        keys.sort();
+        keys
     }
+}
+
+/// The `auths` fields that hold a login in plain text; `import` clears them once the keyring has
+/// the secret. The empty entry left behind is what docker writes when a helper holds the login.
+const AUTH_SECRET_FIELDS: [&str; 6] = [
+    "auth",
+    "password",
+    "identitytoken",
+    "registrytoken",
+    "username",
+    "email",
+];
+
+/// Edits. Removals shift the following keys up rather than swapping the last one in, so the
+/// user's order survives; docker itself rewrites the file in its struct order and drops what it
+/// does not know, which is what these methods are here to avoid.
+impl DockerConfig {
+    /// The object under `key`, created empty when absent; an error (and no change) when `key`
+    /// holds something else, which only the user can sort out.
+    fn object_mut(&mut self, key: &str) -> Result<&mut Map<String, Value>, ConfigError> {
+        self.doc
+            .entry(key)
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| ConfigError(format!("{key:?} is not an object")))
+    }
+
+    /// Point `credsStore` at `helper` (the suffix of `docker-credential-<helper>`). Returns the
+    /// value it replaces, as written (even empty).
+    pub fn set_creds_store(&mut self, helper: &str) -> Option<String> {
+        let old = self
+            .doc
+            .get("credsStore")
+            .and_then(Value::as_str)
+            .map(String::from);
+        self.doc.insert("credsStore".into(), helper.into());
+        old
+    }
+
+    /// Name `helper` for the registry key `key` in `credHelpers`.
+    pub fn set_cred_helper(&mut self, key: &str, helper: &str) -> Result<(), ConfigError> {
+        self.object_mut("credHelpers")?
+            .insert(key.to_owned(), helper.into());
+        Ok(())
+    }
+
+    /// Drop `key` from `credHelpers`. An emptied `credHelpers` goes too: docker's field is
+    /// `omitempty`. Returns whether there was an entry.
+    pub fn unset_cred_helper(&mut self, key: &str) -> bool {
+        remove_nested(&mut self.doc, "credHelpers", key).is_some()
+    }
+
+    /// Every helper config.json names (`credsStore`, then the `credHelpers` values), each once,
+    /// sorted; empty names (docker's "use the file") are left out.
+    pub fn helpers(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.creds_store().into_iter().collect();
+        if let Some(Value::Object(h)) = self.doc.get("credHelpers") {
+            out.extend(
+                h.values()
+                    .filter_map(Value::as_str)
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Remove the whole `auths` entry for exactly `key`. Returns whether there was one.
+    pub fn remove_auth(&mut self, key: &str) -> bool {
+        match self.doc.get_mut("auths") {
+            Some(Value::Object(auths)) => auths.shift_remove(key).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Clear the login kept in plain text in `key`'s `auths` entry, leaving the entry. Returns
+    /// whether anything was removed.
+    pub fn remove_auth_secret(&mut self, key: &str) -> bool {
+        let Some(Value::Object(entry)) = self.doc.get_mut("auths").and_then(|a| a.get_mut(key))
+        else {
+            return false;
+        };
+        let mut removed = false;
+        for field in AUTH_SECRET_FIELDS {
+            removed |= entry.shift_remove(field).is_some();
+        }
+        removed
+    }
+
+    /// A plugin's setting: `plugins.<plugin>.<option>`.
+    pub fn plugin_setting(&self, plugin: &str, option: &str) -> Option<&str> {
+        self.doc.get("plugins")?.get(plugin)?.get(option)?.as_str()
+    }
+
+    /// Set `plugins.<plugin>.<option>`. docker decodes `plugins` as a map of plugin names to maps
+    /// of strings and refuses the whole file otherwise, so the value is a string by type, and a
+    /// `plugins` or plugin entry that is not an object is an error, left as it is.
+    pub fn set_plugin_setting(
+        &mut self,
+        plugin: &str,
+        option: &str,
+        value: &str,
+    ) -> Result<(), ConfigError> {
+        let plugins = self.object_mut("plugins")?;
+        let settings = plugins
+            .entry(plugin)
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| ConfigError(format!("\"plugins\": {plugin:?} is not an object")))?;
+        settings.insert(option.to_owned(), value.into());
+        Ok(())
+    }
+
+    /// Remove `plugins.<plugin>.<option>`. As docker's `SetPluginConfig` does with an empty
+    /// value, an emptied plugin entry goes, and so does an emptied `plugins` (`omitempty`).
+    /// Returns whether there was a setting.
+    pub fn remove_plugin_setting(&mut self, plugin: &str, option: &str) -> bool {
+        let Some(Value::Object(plugins)) = self.doc.get_mut("plugins") else {
+            return false;
+        };
+        let removed = remove_nested(plugins, plugin, option).is_some();
+        if removed && plugins.is_empty() {
+            self.doc.shift_remove("plugins");
+        }
+        removed
+    }
+}
+
+/// Remove `parent.key` from `map`, and `parent` itself when that empties it.
+fn remove_nested(map: &mut Map<String, Value>, parent: &str, key: &str) -> Option<Value> {
+    let Some(Value::Object(inner)) = map.get_mut(parent) else {
+        return None;
+    };
+    let removed = inner.shift_remove(key)?;
+    if inner.is_empty() {
+        map.shift_remove(parent);
+    }
+    Some(removed)
 }
 
 /// Look `key` up in an `auths` object.
@@ -241,6 +384,143 @@ mod tests {
             ("http://127.0.0.1:5000", "127.0.0.1:5000"),
         ] {
             assert_eq!(login_key(input), want, "{input}");
+        }
+    }
+
+    /// The document as compact JSON, in its order.
+    fn text(c: &DockerConfig) -> String {
+        Value::Object(c.doc.clone()).to_string()
+    }
+
+    fn cfg(json: &str) -> DockerConfig {
+        DockerConfig::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn set_creds_store_keeps_every_other_key_in_place() {
+        let mut c = cfg(r#"{"z":{"b":1,"a":2},"credsStore":"desktop","a":[1]}"#);
+        assert_eq!(c.set_creds_store("pushx").as_deref(), Some("desktop"));
+        assert_eq!(
+            text(&c),
+            r#"{"z":{"b":1,"a":2},"credsStore":"pushx","a":[1]}"#
+        );
+        assert_eq!(c.creds_store(), Some("pushx"));
+        // A new key goes last; an empty old value is reported as written.
+        let mut c = cfg(r#"{"z":1,"credsStore":""}"#);
+        assert_eq!(c.set_creds_store("pushx").as_deref(), Some(""));
+        let mut c = cfg(r#"{"z":1}"#);
+        assert_eq!(c.set_creds_store("pushx"), None);
+        assert_eq!(text(&c), r#"{"z":1,"credsStore":"pushx"}"#);
+    }
+
+    #[test]
+    fn cred_helpers_set_and_unset() {
+        let mut c = cfg(r#"{"credHelpers":{"b:1":"x","a:1":"y"},"k":true}"#);
+        c.set_cred_helper("c:1", "pushx").unwrap();
+        c.set_cred_helper("b:1", "pushx").unwrap();
+        assert_eq!(
+            text(&c),
+            r#"{"credHelpers":{"b:1":"pushx","a:1":"y","c:1":"pushx"},"k":true}"#
+        );
+        assert_eq!(c.helper_for("c:1"), Some("pushx"));
+        assert!(c.unset_cred_helper("b:1"));
+        assert!(!c.unset_cred_helper("b:1"));
+        assert_eq!(
+            text(&c),
+            r#"{"credHelpers":{"a:1":"y","c:1":"pushx"},"k":true}"#
+        );
+        // docker omits an empty credHelpers.
+        assert!(c.unset_cred_helper("a:1") && c.unset_cred_helper("c:1"));
+        assert_eq!(text(&c), r#"{"k":true}"#);
+
+        let mut c = cfg(r#"{"x":1}"#);
+        c.set_cred_helper("r:1", "pushx").unwrap();
+        assert_eq!(text(&c), r#"{"x":1,"credHelpers":{"r:1":"pushx"}}"#);
+
+        let mut c = cfg(r#"{"credHelpers":"oops"}"#);
+        let err = c.set_cred_helper("r:1", "pushx").unwrap_err();
+        assert_eq!(err.to_string(), "\"credHelpers\" is not an object");
+        assert!(!c.unset_cred_helper("r:1"));
+        assert_eq!(text(&c), r#"{"credHelpers":"oops"}"#);
+    }
+
+    #[test]
+    fn helpers_lists_each_named_helper_once() {
+        let c = cfg(
+            r#"{"credsStore":"pass","credHelpers":{"a":"gcloud","b":"pass","c":"","d":7,"e":"ecr"}}"#,
+        );
+        assert_eq!(c.helpers(), vec!["ecr", "gcloud", "pass"]);
+        assert!(cfg("{}").helpers().is_empty());
+        assert!(
+            cfg(r#"{"credsStore":"","credHelpers":[]}"#)
+                .helpers()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn remove_auth_and_its_secret() {
+        let json = r#"{"auths":{"b:1":{"auth":"YWxpY2U6czNjcmV0","email":"e","x":1},"a:1":{"username":"u","password":"p","identitytoken":"t","registrytoken":"r"},"c:1":{}},"y":2}"#;
+        let mut c = cfg(json);
+        assert!(c.remove_auth_secret("b:1"));
+        assert!(c.remove_auth_secret("a:1"));
+        assert!(!c.remove_auth_secret("c:1"));
+        assert!(!c.remove_auth_secret("nope"));
+        // Unknown fields of the entry stay; the entry stays, empty, as docker leaves it.
+        assert_eq!(
+            text(&c),
+            r#"{"auths":{"b:1":{"x":1},"a:1":{},"c:1":{}},"y":2}"#
+        );
+        assert!(c.plaintext_logins().is_empty());
+        assert!(c.auth_entry("b:1").unwrap().is_none());
+
+        let mut c = cfg(json);
+        assert!(c.remove_auth("b:1"));
+        assert!(!c.remove_auth("b:1"));
+        assert!(text(&c).starts_with(r#"{"auths":{"a:1":{"#), "{}", text(&c));
+        assert_eq!(c.plaintext_logins(), vec!["a:1"]);
+        // auths is not omitempty in docker: it stays even when emptied.
+        assert!(c.remove_auth("a:1") && c.remove_auth("c:1"));
+        assert_eq!(text(&c), r#"{"auths":{},"y":2}"#);
+        assert!(!cfg(r#"{"auths":[]}"#).remove_auth("a"));
+    }
+
+    #[test]
+    fn plugin_settings_are_strings_under_an_object() {
+        let mut c = cfg(r#"{"plugins":{"other":{"k":"v"}},"z":0}"#);
+        assert_eq!(c.plugin_setting("pushx", "hooks"), None);
+        c.set_plugin_setting("pushx", "hooks", "push").unwrap();
+        c.set_plugin_setting("pushx", "mode", "a").unwrap();
+        c.set_plugin_setting("pushx", "hooks", "push,login")
+            .unwrap();
+        assert_eq!(c.plugin_setting("pushx", "hooks"), Some("push,login"));
+        assert_eq!(
+            text(&c),
+            r#"{"plugins":{"other":{"k":"v"},"pushx":{"hooks":"push,login","mode":"a"}},"z":0}"#
+        );
+        // Every value under plugins stays a string, so docker can still read the file.
+        for plugin in c.doc["plugins"].as_object().unwrap().values() {
+            assert!(plugin.as_object().unwrap().values().all(Value::is_string));
+        }
+        assert!(c.remove_plugin_setting("pushx", "hooks"));
+        assert!(!c.remove_plugin_setting("pushx", "hooks"));
+        assert!(c.remove_plugin_setting("pushx", "mode"));
+        assert_eq!(text(&c), r#"{"plugins":{"other":{"k":"v"}},"z":0}"#);
+        assert!(c.remove_plugin_setting("other", "k"));
+        assert_eq!(text(&c), r#"{"z":0}"#);
+
+        let mut c = cfg(r#"{}"#);
+        c.set_plugin_setting("pushx", "hooks", "push").unwrap();
+        assert_eq!(text(&c), r#"{"plugins":{"pushx":{"hooks":"push"}}}"#);
+
+        for bad in [r#"{"plugins":[]}"#, r#"{"plugins":{"pushx":"x"}}"#] {
+            let mut c = cfg(bad);
+            assert!(
+                c.set_plugin_setting("pushx", "hooks", "push").is_err(),
+                "{bad}"
+            );
+            assert!(!c.remove_plugin_setting("pushx", "hooks"), "{bad}");
+            assert_eq!(text(&c), bad);
         }
     }
 }

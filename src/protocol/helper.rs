@@ -106,13 +106,13 @@ pub fn get_answer(server_url: &str, username: &str, secret: &Secret) -> Secret {
     Secret::new(format!("{v}\n"))
 }
 
-/// `list`'s answer: server key → username.
+/// `list`'s answer: server key → username, keys sorted as Go's encoder writes a map.
 pub fn list_answer(entries: &[(String, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = entries
+    let map: std::collections::BTreeMap<&str, &str> = entries
         .iter()
-        .map(|(s, u)| (s.clone(), serde_json::Value::String(u.clone())))
+        .map(|(s, u)| (s.as_str(), u.as_str()))
         .collect();
-    format!("{}\n", serde_json::Value::Object(map))
+    format!("{}\n", serde_json::to_string(&map).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -212,5 +212,9 @@ mod tests {
             "{\"r:1\":\"u\"}\n"
         );
         assert_eq!(list_answer(&[]), "{}\n");
+        assert_eq!(
+            list_answer(&[("b".into(), "u".into()), ("a".into(), "v".into())]),
+            "{\"a\":\"v\",\"b\":\"u\"}\n"
+        );
     }
 }

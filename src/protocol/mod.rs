@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod daemon_host;
 pub mod duration;
 pub mod helper;
 pub mod plugin;
