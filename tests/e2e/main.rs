@@ -10,5 +10,6 @@ mod cancel;
 mod credentials;
 mod faults;
 mod hostile;
+mod precedence;
 mod proxy_selftest;
 mod push;
