@@ -451,29 +451,53 @@ fn the_helper_speaks_the_protocol_exactly() {
 
 #[test]
 fn twenty_parallel_helpers_and_configures_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
     need!("PUSHX_TEST_SECRET_SERVICE");
     let prefix = unique("par");
     let cfg = Config::new();
     std::fs::write(cfg.file(), br#"{"auths": {}, "detachKeys": "ctrl-x"}"#).unwrap();
+    // The keys whose `configure` has returned: from then on every read must find them.
+    let configured = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (file, configured, done) = (cfg.file(), configured.clone(), writers_done.clone());
+        std::thread::spawn(move || read_continuously(&file, &configured, &done))
+    };
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let prefix = prefix.clone();
             let dir = cfg.path().to_path_buf();
+            let configured = configured.clone();
             std::thread::spawn(move || {
                 let key = format!("{prefix}-{i}.example");
                 let s = helper("store", &serde_json::json!({"ServerURL": key, "Username": format!("u{i}"), "Secret": format!("s{i}")}).to_string());
                 assert_eq!(s.code, 0, "{s:?}");
                 let c = run(Command::new(PLUGIN).env("DOCKER_CONFIG", &dir).args(["configure", "--registry", &key]));
                 assert_eq!(c.code, 0, "{c:?}");
+                configured.lock().unwrap().push(key.clone());
                 let g = helper("get", &key);
                 assert_eq!(g.code, 0, "{g:?}");
                 assert!(g.stdout.contains(&format!("\"s{i}\"")), "{g:?}");
             })
         })
         .collect();
+    let mut writers = Vec::new();
     for h in handles {
-        h.join().unwrap();
+        writers.push(h.join());
     }
+    writers_done.store(true, Ordering::SeqCst);
+    let (reads, torn) = reader.join().unwrap();
+    for w in writers {
+        w.unwrap();
+    }
+    assert!(
+        torn.is_empty(),
+        "a reader saw config.json half-written or missing entries ({} of {reads} reads), first ones:\n{}",
+        torn.len(),
+        torn.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(reads >= 20, "the reader ran only {reads} times");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg.file()).unwrap())
         .expect("config.json stays valid");
     for i in 0..20 {
@@ -500,6 +524,57 @@ fn twenty_parallel_helpers_and_configures_lose_nothing() {
     }
     let listed = helper("list", "unused");
     assert!(!listed.stdout.contains(&prefix), "{listed:?}");
+}
+
+/// Parse config.json over and over until `done`, as docker would read it while `configure`
+/// runs elsewhere: every read must be whole JSON (the file exists from the start, and a rename
+/// never removes it) holding `detachKeys` and every key in `configured` when the read began.
+/// Returns the number of reads and what was wrong with each bad one.
+fn read_continuously(
+    file: &Path,
+    configured: &std::sync::Mutex<Vec<String>>,
+    done: &std::sync::atomic::AtomicBool,
+) -> (usize, Vec<String>) {
+    let mut reads = 0;
+    let mut torn = Vec::new();
+    // One more full pass after the writers finish: the final state must hold everything too.
+    let mut last = false;
+    loop {
+        let expected = configured.lock().unwrap().clone();
+        reads += 1;
+        match std::fs::read(file) {
+            Err(e) => torn.push(format!("read {reads}: {e}")),
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Err(e) => torn.push(format!(
+                    "read {reads}: not JSON ({e}): {:?}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(120)])
+                )),
+                Ok(doc) => {
+                    if doc["detachKeys"] != "ctrl-x" {
+                        torn.push(format!("read {reads}: detachKeys lost: {doc}"));
+                    }
+                    let missing: Vec<&String> = expected
+                        .iter()
+                        .filter(|k| doc["credHelpers"][k.as_str()] != "pushx")
+                        .collect();
+                    if !missing.is_empty() {
+                        torn.push(format!(
+                            "read {reads}: {} configured entries missing, e.g. {}",
+                            missing.len(),
+                            missing[0]
+                        ));
+                    }
+                }
+            },
+        }
+        if last {
+            return (reads, torn);
+        }
+        last = done.load(std::sync::atomic::Ordering::SeqCst);
+        // Often enough to land in an in-place write's window many times, without taking a
+        // whole core from the writers.
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
 }
 
 #[test]
