@@ -19,20 +19,13 @@ fn helper(verb: &str, input: &str) -> Run {
     run_with_stdin(Command::new(HELPER).arg(verb), Some(input.as_bytes()))
 }
 
-fn no_secret_anywhere(r: &Run, cfg: &Config) {
-    let pw = password();
-    assert!(
-        !r.stdout.contains(&pw) && !r.stderr.contains(&pw),
-        "the password leaked: {r:?}"
-    );
-    if let Ok(text) = std::fs::read_to_string(cfg.file()) {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user(), pw));
-        assert!(
-            !text.contains(&pw) && !text.contains(&b64),
-            "config.json holds the secret: {text}"
-        );
-    }
+/// The test password, in every form (see [`Secrets`]), is neither in the run's output nor in
+/// any file of the config directory.
+fn no_secret_anywhere(r: &Run, cfg: &Config, server: &str) {
+    let secrets = Secrets::new().password(&user(), &password(), server);
+    let mut found = secrets.find_in_run("the command", r);
+    found.extend(secrets.find_in_dir(cfg.path()));
+    secrets.assert_none(&found);
 }
 
 #[test]
@@ -57,7 +50,7 @@ fn login_push_logins_logout_with_the_keyring() {
         r.stdout.contains("Login Succeeded") && r.stdout.contains("keyring:secret-service"),
         "{r:?}"
     );
-    no_secret_anywhere(&r, &cfg);
+    no_secret_anywhere(&r, &cfg, &host);
     assert!(!cfg.file().exists(), "login writes nothing to config.json");
 
     let s = Scenario::with_config(cfg)
@@ -70,7 +63,7 @@ fn login_push_logins_logout_with_the_keyring() {
         pushed.target(0)["credential_source"],
         "keyring:secret-service"
     );
-    no_secret_anywhere(&pushed.run, cfg);
+    no_secret_anywhere(&pushed.run, cfg, &host);
 
     let r = run(cfg.pushx().args(["logins", "--format", "json"]));
     assert_eq!(r.code, 0, "{r:?}");
@@ -84,7 +77,7 @@ fn login_push_logins_logout_with_the_keyring() {
     assert_eq!(mine.len(), 1, "{r:?}");
     assert_eq!(mine[0]["username"], user());
     assert_eq!(mine[0]["store"], "secret-service");
-    no_secret_anywhere(&r, cfg);
+    no_secret_anywhere(&r, cfg, &host);
     let table = run(cfg.pushx().arg("logins"));
     assert!(table.stdout.contains(&host), "{table:?}");
 
@@ -163,7 +156,7 @@ fn plain_docker_login_pull_logout_through_the_helper() {
             Some(password().as_bytes()),
         );
         assert_eq!(r.code, 0, "{style}: {r:?}");
-        no_secret_anywhere(&r, &cfg);
+        no_secret_anywhere(&r, &cfg, &reg);
         let listed = helper("list", "unused");
         assert!(listed.stdout.contains(&reg), "{listed:?}");
 
@@ -249,7 +242,7 @@ fn headless_without_a_session_bus() {
         r.stderr.contains("warning:") && r.stderr.contains("keyutils"),
         "the fallback is announced: {r:?}"
     );
-    no_secret_anywhere(&r, &cfg);
+    no_secret_anywhere(&r, &cfg, &host);
     let src = unique("pushx-headless");
     build_image(&format!("{src}:1"), &[("f", &random_bytes(2_000))]);
     let repo = unique("e2e/headless");
@@ -451,29 +444,53 @@ fn the_helper_speaks_the_protocol_exactly() {
 
 #[test]
 fn twenty_parallel_helpers_and_configures_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
     need!("PUSHX_TEST_SECRET_SERVICE");
     let prefix = unique("par");
     let cfg = Config::new();
     std::fs::write(cfg.file(), br#"{"auths": {}, "detachKeys": "ctrl-x"}"#).unwrap();
+    // The keys whose `configure` has returned: from then on every read must find them.
+    let configured = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (file, configured, done) = (cfg.file(), configured.clone(), writers_done.clone());
+        std::thread::spawn(move || read_continuously(&file, &configured, &done))
+    };
     let handles: Vec<_> = (0..20)
         .map(|i| {
             let prefix = prefix.clone();
             let dir = cfg.path().to_path_buf();
+            let configured = configured.clone();
             std::thread::spawn(move || {
                 let key = format!("{prefix}-{i}.example");
                 let s = helper("store", &serde_json::json!({"ServerURL": key, "Username": format!("u{i}"), "Secret": format!("s{i}")}).to_string());
                 assert_eq!(s.code, 0, "{s:?}");
                 let c = run(Command::new(PLUGIN).env("DOCKER_CONFIG", &dir).args(["configure", "--registry", &key]));
                 assert_eq!(c.code, 0, "{c:?}");
+                configured.lock().unwrap().push(key.clone());
                 let g = helper("get", &key);
                 assert_eq!(g.code, 0, "{g:?}");
                 assert!(g.stdout.contains(&format!("\"s{i}\"")), "{g:?}");
             })
         })
         .collect();
+    let mut writers = Vec::new();
     for h in handles {
-        h.join().unwrap();
+        writers.push(h.join());
     }
+    writers_done.store(true, Ordering::SeqCst);
+    let (reads, torn) = reader.join().unwrap();
+    for w in writers {
+        w.unwrap();
+    }
+    assert!(
+        torn.is_empty(),
+        "a reader saw config.json half-written or missing entries ({} of {reads} reads), first ones:\n{}",
+        torn.len(),
+        torn.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
+    assert!(reads >= 20, "the reader ran only {reads} times");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg.file()).unwrap())
         .expect("config.json stays valid");
     for i in 0..20 {
@@ -500,6 +517,57 @@ fn twenty_parallel_helpers_and_configures_lose_nothing() {
     }
     let listed = helper("list", "unused");
     assert!(!listed.stdout.contains(&prefix), "{listed:?}");
+}
+
+/// Parse config.json over and over until `done`, as docker would read it while `configure`
+/// runs elsewhere: every read must be whole JSON (the file exists from the start, and a rename
+/// never removes it) holding `detachKeys` and every key in `configured` when the read began.
+/// Returns the number of reads and what was wrong with each bad one.
+fn read_continuously(
+    file: &Path,
+    configured: &std::sync::Mutex<Vec<String>>,
+    done: &std::sync::atomic::AtomicBool,
+) -> (usize, Vec<String>) {
+    let mut reads = 0;
+    let mut torn = Vec::new();
+    // One more full pass after the writers finish: the final state must hold everything too.
+    let mut last = false;
+    loop {
+        let expected = configured.lock().unwrap().clone();
+        reads += 1;
+        match std::fs::read(file) {
+            Err(e) => torn.push(format!("read {reads}: {e}")),
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Err(e) => torn.push(format!(
+                    "read {reads}: not JSON ({e}): {:?}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(120)])
+                )),
+                Ok(doc) => {
+                    if doc["detachKeys"] != "ctrl-x" {
+                        torn.push(format!("read {reads}: detachKeys lost: {doc}"));
+                    }
+                    let missing: Vec<&String> = expected
+                        .iter()
+                        .filter(|k| doc["credHelpers"][k.as_str()] != "pushx")
+                        .collect();
+                    if !missing.is_empty() {
+                        torn.push(format!(
+                            "read {reads}: {} configured entries missing, e.g. {}",
+                            missing.len(),
+                            missing[0]
+                        ));
+                    }
+                }
+            },
+        }
+        if last {
+            return (reads, torn);
+        }
+        last = done.load(std::sync::atomic::Ordering::SeqCst);
+        // Often enough to land in an in-place write's window many times, without taking a
+        // whole core from the writers.
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
 }
 
 #[test]

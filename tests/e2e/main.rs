@@ -10,5 +10,7 @@ mod cancel;
 mod credentials;
 mod faults;
 mod hostile;
+mod leaks;
+mod precedence;
 mod proxy_selftest;
 mod push;

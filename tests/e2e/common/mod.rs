@@ -415,3 +415,150 @@ pub fn assert_one_line_error(r: &Run) {
     assert_eq!(lines.len(), 1, "expected one error line: {r:?}");
     assert!(lines[0].starts_with("docker pushx: "), "{r:?}");
 }
+
+/// A secret in every form a leak could take, to look for in what a run printed and wrote.
+/// Each form has a label, so a failure says which form was found (never the secret).
+#[derive(Default)]
+pub struct Secrets {
+    forms: Vec<(String, String)>,
+}
+
+impl Secrets {
+    pub fn new() -> Secrets {
+        Secrets::default()
+    }
+
+    fn add(&mut self, label: String, needle: String) {
+        if !needle.is_empty() && !self.forms.iter().any(|(_, n)| *n == needle) {
+            self.forms.push((label, needle));
+        }
+    }
+
+    /// `base64(text)` in the standard and URL-safe alphabets, with and without padding.
+    fn add_base64(&mut self, what: &str, text: &str) {
+        use base64::Engine;
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        for (name, engine) in [
+            ("base64", &STANDARD),
+            ("base64, no padding", &STANDARD_NO_PAD),
+            ("base64url", &URL_SAFE),
+            ("base64url, no padding", &URL_SAFE_NO_PAD),
+        ] {
+            self.add(format!("{name} of {what}"), engine.encode(text));
+        }
+    }
+
+    /// A password login for `server`: the password itself, `base64(user:password)`, and the
+    /// `X-Registry-Auth` header docker-pushx sends (base64url of
+    /// `{"username":…,"password":…,"serveraddress":…}`, src/protocol/registry_auth.rs) and
+    /// its JSON.
+    pub fn password(mut self, user: &str, password: &str, server: &str) -> Secrets {
+        let q = |s: &str| serde_json::to_string(s).unwrap();
+        self.add("the password".into(), password.to_string());
+        self.add_base64("user:password", &format!("{user}:{password}"));
+        let json = format!(
+            "{{\"username\":{},\"password\":{},\"serveraddress\":{}}}",
+            q(user),
+            q(password),
+            q(server)
+        );
+        self.add("the X-Registry-Auth JSON".into(), json.clone());
+        self.add_base64("the X-Registry-Auth JSON", &json);
+        self
+    }
+
+    /// An identity token for `server`: the token, `base64(<token>:token)`, and the
+    /// `X-Registry-Auth` header (`{"identitytoken":…,"serveraddress":…}`) and its JSON.
+    pub fn identity_token(mut self, token: &str, server: &str) -> Secrets {
+        let q = |s: &str| serde_json::to_string(s).unwrap();
+        self.add("the identity token".into(), token.to_string());
+        self.add_base64("<token>:token", &format!("<token>:{token}"));
+        let json = format!(
+            "{{\"identitytoken\":{},\"serveraddress\":{}}}",
+            q(token),
+            q(server)
+        );
+        self.add("the X-Registry-Auth JSON".into(), json.clone());
+        self.add_base64("the X-Registry-Auth JSON", &json);
+        self
+    }
+
+    /// `text` with every form replaced by `***`, longest first (one form can hold another).
+    pub fn mask(&self, text: &str) -> String {
+        let mut forms: Vec<&String> = self.forms.iter().map(|(_, n)| n).collect();
+        forms.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        forms
+            .into_iter()
+            .fold(text.to_string(), |t, n| t.replace(n.as_str(), "***"))
+    }
+
+    /// Every form found in `text`, as "`label` in `place`: …context…" with the secrets masked
+    /// (the whole text is masked before the context is cut, so no part of a secret shows).
+    pub fn find(&self, place: &str, text: &str) -> Vec<String> {
+        const MARK: &str = "\u{0}LEAK\u{0}";
+        let mut found = Vec::new();
+        for (label, needle) in &self.forms {
+            if !text.contains(needle.as_str()) {
+                continue;
+            }
+            let masked = self.mask(&text.replacen(needle.as_str(), MARK, 1));
+            let at = masked.find(MARK).unwrap_or(0);
+            let from = masked[..at]
+                .char_indices()
+                .rev()
+                .nth(119)
+                .map_or(0, |(i, _)| i);
+            let to = masked[at..]
+                .char_indices()
+                .nth(MARK.chars().count() + 120)
+                .map_or(masked.len(), |(i, _)| at + i);
+            found.push(format!(
+                "{label} in {place}: …{}…",
+                masked[from..to].replace(MARK, "***")
+            ));
+        }
+        found
+    }
+
+    /// [`find`](Self::find) in a run's stdout and stderr.
+    pub fn find_in_run(&self, what: &str, r: &Run) -> Vec<String> {
+        let mut found = self.find(&format!("stdout of {what}"), &r.stdout);
+        found.extend(self.find(&format!("stderr of {what}"), &r.stderr));
+        found
+    }
+
+    /// [`find`](Self::find) in every file under `dir` (symbolic links are not followed).
+    pub fn find_in_dir(&self, dir: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                if t.is_dir() {
+                    todo.push(e.path());
+                } else if t.is_file()
+                    && let Ok(bytes) = std::fs::read(e.path())
+                {
+                    let text = String::from_utf8_lossy(&bytes);
+                    found.extend(self.find(&format!("file {}", e.path().display()), &text));
+                }
+            }
+        }
+        found
+    }
+
+    /// Fail naming every place a form was found (with the secrets masked).
+    pub fn assert_none(&self, found: &[String]) {
+        assert!(
+            found.is_empty(),
+            "a secret leaked ({} places):\n{}",
+            found.len(),
+            found.join("\n")
+        );
+    }
+}
