@@ -244,19 +244,6 @@ impl KeyutilsStore {
         })
     }
 
-    /// The warning shown when `auto` falls back to this store because of `why`.
-    pub(crate) fn fallback_warning(&self, why: &StoreError) -> String {
-        let expiry = match (self.persistent, persistent_expiry()) {
-            (true, Some(after)) => format!("after {after} without use"),
-            (true, None) => "when unused".into(),
-            (false, _) => "when this login session ends".into(),
-        };
-        format!(
-            "credentials are kept in the kernel keyring (keyutils): they are lost at reboot \
-             and expire {expiry}; {why}"
-        )
-    }
-
     /// The keyring-core entry for `server`.
     fn entry(&self, server: &str) -> Result<Entry, StoreError> {
         check_server(server)?;
@@ -349,6 +336,18 @@ fn check_round_trip(store: &KrStore) -> Result<(), StoreError> {
 impl CredentialStore for KeyutilsStore {
     fn kind(&self) -> StoreKind {
         StoreKind::Keyutils
+    }
+
+    fn fallback_warning(&self, why: &StoreError) -> String {
+        let expiry = match (self.persistent, persistent_expiry()) {
+            (true, Some(after)) => format!("after {after} without use"),
+            (true, None) => "when unused".into(),
+            (false, _) => "when this login session ends".into(),
+        };
+        format!(
+            "credentials are kept in the kernel keyring (keyutils): they are lost at reboot \
+             and expire {expiry}; {why}"
+        )
     }
 
     fn get(&self, server: &str) -> Result<Option<Credential>, StoreError> {
@@ -459,8 +458,8 @@ impl CredentialStore for KeyutilsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::chain::{Purpose, StoreChain};
     use crate::store::contract;
-    use crate::store::{StoreChoice, open_with};
 
     /// A private index directory, removed afterwards.
     struct TempIndex(PathBuf);
@@ -708,11 +707,18 @@ mod tests {
                 "PUSHX_TEST_KEYUTILS=1 but keyutils is not usable"
             );
         }
-        match open_with(StoreChoice::Auto, &opts) {
-            Ok((store, warning)) => {
+        let chain = StoreChain::start_with(
+            &[StoreKind::SecretService, StoreKind::Keyutils],
+            Purpose::Write,
+            &opts,
+        )
+        .finish();
+        match chain.first_usable() {
+            Ok(kind) => {
                 assert!(keyutils_usable);
-                assert_eq!(store.kind(), StoreKind::Keyutils);
-                let warning = warning.expect("a warning");
+                assert_eq!(kind, StoreKind::Keyutils);
+                assert_eq!(chain.kind(), StoreKind::Keyutils);
+                let warning = chain.warning().expect("a warning");
                 assert!(
                     warning.starts_with(
                         "credentials are kept in the kernel keyring (keyutils): they are lost at reboot and expire "

@@ -773,7 +773,7 @@ impl CredentialStore for SecretServiceStore {
 mod tests {
     use super::*;
     use crate::store::contract;
-    use crate::store::{StoreChoice, open_with, probe_with};
+    use crate::store::probe_with;
     use std::os::unix::fs::DirBuilderExt;
 
     fn store() -> SecretServiceStore {
@@ -813,9 +813,7 @@ mod tests {
         );
         assert!(text.ends_with("or use --store keyutils"), "{text}");
         assert!(!text.contains('\n'));
-        let err = open_with(StoreChoice::Kind(StoreKind::SecretService), &opts)
-            .err()
-            .expect("explicit secret-service fails");
+        let err = SecretServiceStore::open(&opts).expect_err("explicit secret-service fails");
         assert!(matches!(
             err,
             StoreError::Unavailable {
@@ -1040,12 +1038,7 @@ mod tests {
             other => panic!("unknown expectation {other}"),
         }
         // Opening explicitly fails the same way; storing never prompts or hangs.
-        let err = open_with(
-            StoreChoice::Kind(StoreKind::SecretService),
-            &StoreOptions::default(),
-        )
-        .err()
-        .expect("unusable");
+        let err = SecretServiceStore::open(&StoreOptions::default()).expect_err("unusable");
         assert!(err.is_unavailable(), "{err}");
         println!("child ok: {text}");
     }
