@@ -3,61 +3,19 @@
 
 use crate::credentials::keyring;
 use crate::protocol::helper::{self as proto, Verb};
-use crate::store::{Credential, CredentialStore, StoreChoice};
+use crate::store::chain::Purpose;
+use crate::store::{Credential, CredentialStore};
 use std::io::{Read, Write};
 
 const NAME: &str = "docker-credential-pushx";
 
-/// The stores one helper call uses: where `store` writes, and where the others look.
-pub struct Stores {
-    pub write: Result<Box<dyn CredentialStore>, String>,
-    pub read: Vec<Box<dyn CredentialStore>>,
-    /// Printed on stderr (the user's terminal) when a login is written.
-    pub warning: Option<String>,
-}
-
-impl Stores {
-    pub fn open(choice: StoreChoice, verb: Verb) -> Stores {
-        Stores::start(choice, verb).finish()
-    }
-
-    /// Starts opening the stores: the Secret Service connects while the caller goes on.
-    pub fn start(choice: StoreChoice, verb: Verb) -> OpeningStores {
-        if verb == Verb::Store {
-            OpeningStores::Write(keyring::start_open(choice))
-        } else {
-            OpeningStores::Read(keyring::start_lookup(choice))
-        }
-    }
-}
-
-/// [`Stores`] being opened by [`Stores::start`].
-pub enum OpeningStores {
-    Write(crate::store::Opening),
-    Read(keyring::Lookup),
-}
-
-impl OpeningStores {
-    /// Waits for the stores: what [`Stores::open`] returns.
-    pub fn finish(self) -> Stores {
-        match self {
-            OpeningStores::Write(opening) => {
-                let (write, warning) = match keyring::finish_open(opening) {
-                    Ok((s, w)) => (Ok(s), w),
-                    Err(e) => (Err(e.message), None),
-                };
-                Stores {
-                    write,
-                    read: Vec::new(),
-                    warning,
-                }
-            }
-            OpeningStores::Read(lookup) => Stores {
-                write: Err(String::new()),
-                read: lookup.finish(),
-                warning: None,
-            },
-        }
+/// The purpose a verb opens the stores for: `store` writes into the chosen store, the others
+/// read (and erase) across every store.
+pub fn purpose(verb: Verb) -> Purpose {
+    if verb == Verb::Store {
+        Purpose::Write
+    } else {
+        Purpose::Read
     }
 }
 
@@ -97,7 +55,7 @@ pub fn main() -> i32 {
         );
     }
     // The stores open (D-Bus connections, key exchange) while the request is read.
-    let opening = keyring::choice(None).map(|choice| Stores::start(choice, verb));
+    let opening = keyring::choice(None).map(|choice| keyring::start(choice, purpose(verb)));
     let mut input = Vec::new();
     let limit = proto::MAX_INPUT as u64 + 1;
     if verb != Verb::List
@@ -120,6 +78,7 @@ pub fn main() -> i32 {
         verb,
         &input,
         &stores,
+        stores.warning(),
         &mut out,
         &mut std::io::stderr().lock(),
     );
@@ -133,14 +92,19 @@ fn answer(out: &mut dyn Write, text: &str, code: i32) -> i32 {
     code
 }
 
-/// Run one verb against `stores`: the protocol's logic, with no process globals.
+/// Run one verb against `store` (the chain of pushx's stores, or any one store): the
+/// protocol's logic, with no process globals. `warning` goes to `err` once a login is stored.
 pub fn serve(
     verb: Verb,
     input: &[u8],
-    stores: &Stores,
+    store: &dyn CredentialStore,
+    warning: Option<&str>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    let failed = |out: &mut dyn Write, e: crate::store::StoreError| {
+        answer(out, &crate::error::one_line(&e.to_string()), 1)
+    };
     match verb {
         Verb::Version => answer(
             out,
@@ -152,10 +116,6 @@ pub fn serve(
                 Ok(c) => c,
                 Err(e) => return answer(out, &e, 1),
             };
-            let store = match &stores.write {
-                Ok(s) => s,
-                Err(e) => return answer(out, e, 1),
-            };
             let cred = Credential {
                 server: creds.server_url,
                 username: creds.username,
@@ -163,12 +123,12 @@ pub fn serve(
             };
             match store.store(&cred) {
                 Ok(()) => {
-                    if let Some(w) = &stores.warning {
+                    if let Some(w) = warning {
                         let _ = writeln!(err, "{NAME}: warning: {w}");
                     }
                     0
                 }
-                Err(e) => answer(out, &crate::error::one_line(&e.to_string()), 1),
+                Err(e) => failed(out, e),
             }
         }
         Verb::Get => {
@@ -176,84 +136,56 @@ pub fn serve(
                 Ok(k) => k,
                 Err(e) => return answer(out, &e, 1),
             };
-            for s in &stores.read {
-                match s.get(&key) {
-                    Ok(Some(c)) => {
-                        let a = proto::get_answer(&key, &c.username, &c.secret);
-                        let _ = out
-                            .write_all(a.expose().as_bytes())
-                            .and_then(|_| out.flush());
-                        return 0;
-                    }
-                    Ok(None) => {}
-                    Err(e) if e.is_unavailable() => {}
-                    Err(e) => return answer(out, &crate::error::one_line(&e.to_string()), 1),
+            match store.get(&key) {
+                Ok(Some(c)) => {
+                    let a = proto::get_answer(&key, &c.username, &c.secret);
+                    let _ = out
+                        .write_all(a.expose().as_bytes())
+                        .and_then(|_| out.flush());
+                    0
                 }
+                Ok(None) => answer(out, proto::NOT_FOUND, 1),
+                Err(e) => failed(out, e),
             }
-            // With no usable store there is nothing to find: docker then goes on anonymously,
-            // as it should for public images, instead of failing every pull.
-            answer(out, proto::NOT_FOUND, 1)
         }
         Verb::Erase => {
             let key = match proto::parse_server(input) {
                 Ok(k) => k,
                 Err(e) => return answer(out, &e, 1),
             };
-            let mut erased = false;
-            for s in &stores.read {
-                match s.erase(&key) {
-                    Ok(true) => erased = true,
-                    Ok(false) => {}
-                    Err(e) if e.is_unavailable() => {}
-                    Err(e) => return answer(out, &crate::error::one_line(&e.to_string()), 1),
-                }
+            match store.erase(&key) {
+                Ok(true) => 0,
+                Ok(false) => answer(out, proto::NOT_FOUND, 1),
+                Err(e) => failed(out, e),
             }
-            if erased {
+        }
+        Verb::List => match store.list() {
+            Ok(all) => {
+                let _ = out
+                    .write_all(proto::list_answer(&all).as_bytes())
+                    .and_then(|_| out.flush());
                 0
-            } else {
-                answer(out, proto::NOT_FOUND, 1)
             }
-        }
-        Verb::List => {
-            let mut all: Vec<(String, String)> = Vec::new();
-            for s in &stores.read {
-                match s.list() {
-                    Ok(entries) => {
-                        for (server, user) in entries {
-                            if !all.iter().any(|(k, _)| *k == server) {
-                                all.push((server, user));
-                            }
-                        }
-                    }
-                    Err(e) if e.is_unavailable() => {}
-                    Err(e) => return answer(out, &crate::error::one_line(&e.to_string()), 1),
-                }
-            }
-            let _ = out
-                .write_all(proto::list_answer(&all).as_bytes())
-                .and_then(|_| out.flush());
-            0
-        }
+            Err(e) => failed(out, e),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::chain::StoreChain;
     use crate::store::memory::MemoryStore;
+    use crate::store::{StoreError, StoreKind};
 
-    fn stores(m: &MemoryStore) -> Stores {
-        Stores {
-            write: Ok(Box::new(m.clone())),
-            read: vec![Box::new(m.clone())],
-            warning: None,
-        }
+    fn stores(m: &MemoryStore) -> StoreChain {
+        StoreChain::of(vec![Box::new(m.clone())])
     }
 
-    fn call(verb: Verb, input: &str, s: &Stores) -> (i32, String) {
+    fn call(verb: Verb, input: &str, s: &StoreChain) -> (i32, String) {
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let code = serve(verb, input.as_bytes(), s, &mut out, &mut err);
+        let code = serve(verb, input.as_bytes(), s, s.warning(), &mut out, &mut err);
         (code, String::from_utf8(out).unwrap())
     }
 
@@ -342,11 +274,11 @@ mod tests {
 
     #[test]
     fn no_usable_store() {
-        let s = Stores {
-            write: Err("no credential store is usable: x".into()),
-            read: vec![],
-            warning: None,
-        };
+        let s = StoreChain::unusable(StoreError::Unavailable {
+            store: StoreKind::Keyutils,
+            reason: "x".into(),
+            fix: "y".into(),
+        });
         assert_eq!(
             call(Verb::Get, "r", &s),
             (1, format!("{}\n", proto::NOT_FOUND))
@@ -356,7 +288,7 @@ mod tests {
             r#"{"ServerURL":"r","Username":"u","Secret":"s"}"#,
             &s,
         );
-        assert_eq!((c, o.trim()), (1, "no credential store is usable: x"));
+        assert_eq!((c, o.trim()), (1, "keyutils is not usable: x; y"));
         assert_eq!(call(Verb::List, "", &s), (0, "{}\n".into()));
     }
 }

@@ -5,11 +5,12 @@
 //! is the helper's stdin.
 #![no_main]
 
-use docker_pushx::helper::{Stores, serve};
+use docker_pushx::helper::serve;
 use docker_pushx::protocol::helper::{NOT_FOUND, Verb, parse_server, parse_store};
 use docker_pushx::secret::Secret;
 use docker_pushx::store::memory::MemoryStore;
-use docker_pushx::store::{Credential, CredentialStore};
+use docker_pushx::store::chain::StoreChain;
+use docker_pushx::store::{Credential, CredentialStore, StoreError, StoreKind};
 use libfuzzer_sys::fuzz_target;
 
 const VERBS: [Verb; 5] = [Verb::Store, Verb::Get, Verb::Erase, Verb::List, Verb::Version];
@@ -27,10 +28,12 @@ fn snapshot(m: &MemoryStore) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn call(verb: Verb, input: &[u8], stores: &Stores) -> (i32, String, String) {
+fn call(verb: Verb, input: &[u8], stores: &StoreChain, writes: &StoreChain) -> (i32, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = serve(verb, input, stores, &mut out, &mut err);
+    // As the helper does: `store` gets the chain opened for writing, the others the read chain.
+    let chain = if verb == Verb::Store { writes } else { stores };
+    let code = serve(verb, input, chain, chain.warning(), &mut out, &mut err);
     assert!(code == 0 || code == 1, "exit code {code}");
     let out = String::from_utf8(out).expect("stdout is UTF-8");
     let err = String::from_utf8(err).expect("stderr is UTF-8");
@@ -84,18 +87,22 @@ fuzz_target!(|data: &[u8]| {
             .unwrap();
         }
     }
-    let stores = Stores {
-        write: if write_broken {
-            Err("no credential store is usable: fuzz".into())
-        } else {
-            Ok(Box::new(m.clone()))
-        },
-        read: vec![Box::new(m.clone())],
-        warning: warn.then(|| "the login is kept in a weak store".to_string()),
+    let stores = StoreChain::of(vec![Box::new(m.clone())]);
+    let mut writes = if write_broken {
+        StoreChain::unusable(StoreError::Unavailable {
+            store: StoreKind::Keyutils,
+            reason: "fuzz".into(),
+            fix: "none".into(),
+        })
+    } else {
+        StoreChain::of(vec![Box::new(m.clone())])
     };
+    if warn {
+        writes = writes.with_warning("the login is kept in a weak store");
+    }
 
     let before = snapshot(&m);
-    let (code, out, err) = call(verb, input, &stores);
+    let (code, out, err) = call(verb, input, &stores, &writes);
     let after = snapshot(&m);
 
     match verb {
@@ -114,13 +121,13 @@ fuzz_target!(|data: &[u8]| {
                 }
                 let c = stored.expect("store succeeded, so its input parses");
                 // What was stored is what `get` and `erase` find under the same key.
-                let (gc, gout, _) = call(Verb::Get, c.server_url.as_bytes(), &stores);
+                let (gc, gout, _) = call(Verb::Get, c.server_url.as_bytes(), &stores, &writes);
                 assert_eq!(gc, 0, "stored {:?} but get says {gout:?}", c.server_url);
                 let v: serde_json::Value = serde_json::from_str(&gout).unwrap();
                 assert_eq!(v["ServerURL"].as_str(), Some(c.server_url.as_str()));
                 assert_eq!(v["Username"].as_str(), Some(c.username.as_str()));
                 assert_eq!(v["Secret"].as_str(), Some(c.secret.expose()));
-                let (ec, eout, _) = call(Verb::Erase, c.server_url.as_bytes(), &stores);
+                let (ec, eout, _) = call(Verb::Erase, c.server_url.as_bytes(), &stores, &writes);
                 assert_eq!(ec, 0, "stored {:?} but erase says {eout:?}", c.server_url);
                 assert!(m.get(&c.server_url).unwrap().is_none());
             } else {

@@ -6,7 +6,8 @@ use crate::app::settings::Settings;
 use crate::credentials::{TOKEN_USERNAME, config_file, helper_client, keyring};
 use crate::error::{Error, Kind};
 use crate::protocol::config::login_key;
-use crate::store::Credential;
+use crate::store::chain::Purpose;
+use crate::store::{Credential, CredentialStore};
 use std::path::PathBuf;
 
 /// The helper's suffix, as config.json names it.
@@ -78,9 +79,9 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
     let store = if args.dry_run {
         None
     } else {
-        Some(keyring::open(choice)?)
+        Some(keyring::open(choice, Purpose::Write))
     };
-    if let Some((_, Some(w))) = &store {
+    if let Some(w) = store.as_ref().and_then(|s| s.warning()) {
         eprintln!("warning: {w}");
     }
     let mut moved = 0;
@@ -109,7 +110,7 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
             },
             (None, None) => continue,
         };
-        let Some((s, _)) = &store else {
+        let Some(s) = &store else {
             println!("would move {key} ({}) from config.json", cred.username);
             continue;
         };
@@ -160,7 +161,7 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
                         None => {
                             println!("would copy {key} ({}) from helper {helper}", cred.username)
                         }
-                        Some((s, _)) => match s.store(&cred) {
+                        Some(s) => match s.store(&cred) {
                             Ok(()) => {
                                 println!(
                                     "copied {key} ({}) from helper {helper} to {}",

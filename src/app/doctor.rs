@@ -2,8 +2,10 @@
 
 use crate::app::configure::{HELPER, on_path};
 use crate::app::settings::Settings;
+use crate::credentials::keyring;
 use crate::daemon::{self, Daemon};
 use crate::error::Error;
+use crate::store::chain::Purpose;
 use crate::store::{self, StoreChoice, StoreKind};
 use serde_json::Value;
 
@@ -53,9 +55,15 @@ pub async fn doctor(settings: &Settings) -> Result<(), Error> {
             Err(e) => say(false, format!("{k}: {e}")),
         }
     }
-    match tokio::task::spawn_blocking(|| store::open(StoreChoice::Auto)).await {
-        Ok(Ok((s, w))) => {
-            say(true, format!("auto picks {}", s.kind()));
+    let auto = tokio::task::spawn_blocking(|| {
+        let stores = keyring::open(StoreChoice::Auto, Purpose::Write);
+        stores
+            .first_usable()
+            .map(|kind| (kind, stores.warning().map(String::from)))
+    });
+    match auto.await {
+        Ok(Ok((kind, w))) => {
+            say(true, format!("auto picks {kind}"));
             if let Some(w) = w {
                 say(true, format!("note: {w}"));
             }

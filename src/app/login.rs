@@ -8,7 +8,8 @@ use crate::error::{Error, Kind};
 use crate::protocol::config::{DOCKER_HUB_KEY, login_key};
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::secret::Secret;
-use crate::store::Credential;
+use crate::store::chain::Purpose;
+use crate::store::{Credential, CredentialStore};
 use std::io::{IsTerminal, Read, Write};
 
 /// The longest password or token read from stdin.
@@ -40,9 +41,9 @@ pub async fn login(settings: &Settings, args: &LoginArgs) -> Result<(), Error> {
         ));
     }
     // Open the store first: a login that cannot be kept should fail before it is checked.
-    let (store, warning) = tokio::task::spawn_blocking(move || keyring::open(choice))
+    let store = tokio::task::spawn_blocking(move || keyring::open(choice, Purpose::Write))
         .await
-        .map_err(|e| Error::other(e.to_string()))??;
+        .map_err(|e| Error::other(e.to_string()))?;
 
     let auth = RegistryAuth {
         username: Some(username.clone()),
@@ -73,6 +74,7 @@ pub async fn login(settings: &Settings, args: &LoginArgs) -> Result<(), Error> {
         },
     };
     let kind = store.kind();
+    let warning = store.warning().map(String::from);
     tokio::task::spawn_blocking(move || store.store(&cred))
         .await
         .map_err(|e| Error::other(e.to_string()))?
@@ -148,16 +150,11 @@ pub async fn logout(args: &LogoutArgs) -> Result<(), Error> {
             variants.push(format!("http://{k}"));
             variants.push(format!("https://{k}"));
         }
+        let stores = keyring::open(choice, Purpose::Read);
         let mut removed = Vec::new();
-        for s in keyring::stores_for_lookup(choice) {
-            for v in &variants {
-                match s.erase(v) {
-                    Ok(true) => removed.push(keyring::source_name(s.kind())),
-                    Ok(false) => {}
-                    Err(e) if e.is_unavailable() => {}
-                    Err(e) => return Err(keyring::store_error(e)),
-                }
-            }
+        for v in &variants {
+            let from = stores.erase_each(v).map_err(keyring::store_error)?;
+            removed.extend(from.into_iter().map(keyring::source_name));
         }
         Ok(removed)
     })
@@ -178,17 +175,15 @@ pub async fn logins(args: &LoginsArgs) -> Result<(), Error> {
     let choice = keyring::choice(None)?;
     let rows =
         tokio::task::spawn_blocking(move || -> Result<Vec<(String, String, String)>, Error> {
-            let mut rows = Vec::new();
-            for s in keyring::stores_for_lookup(choice) {
-                match s.list() {
-                    Ok(list) => {
-                        rows.extend(list.into_iter().map(|(k, u)| (k, u, s.kind().to_string())))
-                    }
-                    Err(e) if e.is_unavailable() => {}
-                    Err(e) => return Err(keyring::store_error(e)),
-                }
-            }
-            Ok(rows)
+            let each = keyring::open(choice, Purpose::Read)
+                .list_each()
+                .map_err(keyring::store_error)?;
+            Ok(each
+                .into_iter()
+                .flat_map(|(kind, list)| {
+                    list.into_iter().map(move |(k, u)| (k, u, kind.to_string()))
+                })
+                .collect())
         })
         .await
         .map_err(|e| Error::other(e.to_string()))??;

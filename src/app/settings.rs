@@ -47,18 +47,13 @@ impl Settings {
         self.endpoint.as_ref().map_err(Clone::clone)
     }
 
-    /// Credentials for a registry key, in the documented order; anonymous when none are found.
-    /// Blocking: keyring and helper calls.
+    /// Credentials for a registry key: [`credentials::find`] with this run's settings.
     pub fn credentials_for(&self, key: &str) -> Result<Found, Error> {
-        if let Some((c, kind)) = keyring::lookup(self.store, key)? {
-            return Ok(Found {
-                auth: credentials::to_auth(key, &c.username, c.secret),
-                source: keyring::source_name(kind),
-            });
-        }
-        Ok(
-            credentials::lookup_docker(&self.config, self.auth_config_env.as_deref(), key)?
-                .unwrap_or_else(|| credentials::anonymous(key)),
+        credentials::find(
+            self.store,
+            &self.config,
+            self.auth_config_env.as_deref(),
+            key,
         )
     }
 }

@@ -1,12 +1,10 @@
 //! Running another credential helper (`docker-credential-NAME get|list`), as the docker CLI does.
 
 use crate::error::{Error, Kind};
+use crate::protocol::helper::NOT_FOUND;
 use crate::secret::Secret;
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-/// The helper protocol's "not found" answer.
-pub const NOT_FOUND: &str = "credentials not found in native keychain";
 
 fn run(helper: &str, verb: &str, input: &str) -> Result<(bool, Vec<u8>), Error> {
     let program = format!("docker-credential-{helper}");

@@ -1,7 +1,9 @@
-//! pushx's own logins in the OS keyring: which store to use, and looking a login up there.
+//! pushx's own logins in the OS keyring: which stores to use (the choice and the per-OS list);
+//! the [`StoreChain`] does the rest.
 
 use crate::error::{Error, Kind};
-use crate::store::{self, Credential, CredentialStore, StoreChoice, StoreError, StoreKind};
+use crate::store::chain::{Opening, Purpose, StoreChain};
+use crate::store::{StoreChoice, StoreError, StoreKind};
 
 /// The environment variable that sets the store, like `--store`.
 pub const STORE_ENV: &str = "PUSHX_CREDENTIAL_STORE";
@@ -27,84 +29,31 @@ pub fn store_error(e: StoreError) -> Error {
     Error::new(Kind::Other, e.to_string())
 }
 
-/// Open the store logins are written to. The warning (keyutils chosen automatically) is for
-/// the user's terminal.
-pub fn open(choice: StoreChoice) -> Result<(Box<dyn CredentialStore>, Option<String>), Error> {
-    store::open(choice).map_err(store_error)
-}
-
 /// `keyring:secret-service` / `keyring:keyutils`: how the push result names the source.
 pub fn source_name(kind: StoreKind) -> String {
     format!("keyring:{kind}")
 }
 
-/// Every store a lookup consults, in order: the chosen one, then (with auto) keyutils, where
-/// logins made without a session bus live.
-pub fn stores_for_lookup(choice: StoreChoice) -> Vec<Box<dyn CredentialStore>> {
-    start_lookup(choice).finish()
-}
+/// The stores `auto` uses, in order of preference. Both are Linux stores; elsewhere each
+/// reports that it exists only on Linux (macOS Keychain and Windows Credential Manager go
+/// here, per OS, when their backends are wired in).
+const AUTO: &[StoreKind] = &[StoreKind::SecretService, StoreKind::Keyutils];
 
-/// Starts opening the stores of [`stores_for_lookup`]; [`Lookup::finish`] waits for them.
-/// The Secret Service connects meanwhile, so the caller's other work overlaps it.
-pub fn start_lookup(choice: StoreChoice) -> Lookup {
-    Lookup {
-        choice,
-        opening: store::start_open(choice),
+/// The stores for `choice`: the one named, or every store of [`AUTO`]. A chain opened for
+/// reading also looks in the later stores, where logins made when the first was unusable live.
+pub fn kinds(choice: StoreChoice) -> Vec<StoreKind> {
+    match choice {
+        StoreChoice::Kind(kind) => vec![kind],
+        StoreChoice::Auto => AUTO.to_vec(),
     }
 }
 
-/// The stores of a lookup, being opened by [`start_lookup`].
-pub struct Lookup {
-    choice: StoreChoice,
-    opening: store::Opening,
+/// The stores for `choice`, opened for `purpose`.
+pub fn open(choice: StoreChoice, purpose: Purpose) -> StoreChain {
+    StoreChain::open(&kinds(choice), purpose)
 }
 
-impl Lookup {
-    /// What [`stores_for_lookup`] returns.
-    pub fn finish(self) -> Vec<Box<dyn CredentialStore>> {
-        let mut out: Vec<Box<dyn CredentialStore>> = Vec::new();
-        match self.opening.finish() {
-            Ok((s, _)) => out.push(s),
-            Err(e) => tracing::debug!("no pushx credential store: {e}"),
-        }
-        // Opened only if the lookup gets that far; unusable, it is skipped like a store that
-        // failed to open (every call is `Unavailable`).
-        #[cfg(target_os = "linux")]
-        if self.choice == StoreChoice::Auto
-            && out.first().is_none_or(|s| s.kind() != StoreKind::Keyutils)
-        {
-            out.push(store::open_on_use(StoreKind::Keyutils));
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = self.choice;
-        out
-    }
-}
-
-/// Starts [`open`]: [`store::Opening::finish`] (through [`finish_open`]) waits for the store.
-pub fn start_open(choice: StoreChoice) -> store::Opening {
-    store::start_open(choice)
-}
-
-/// The result of [`open`] for a store started with [`start_open`].
-pub fn finish_open(
-    opening: store::Opening,
-) -> Result<(Box<dyn CredentialStore>, Option<String>), Error> {
-    opening.finish().map_err(store_error)
-}
-
-/// Find the login for `key` in pushx's stores. An unusable store is skipped (the push then
-/// falls back to docker's configuration); a failing one is an error.
-pub fn lookup(choice: StoreChoice, key: &str) -> Result<Option<(Credential, StoreKind)>, Error> {
-    for s in stores_for_lookup(choice) {
-        let got = s.get(key);
-        tracing::debug!(store = %s.kind(), key, found = matches!(got, Ok(Some(_))), "looked up a login");
-        match got {
-            Ok(Some(c)) => return Ok(Some((c, s.kind()))),
-            Ok(None) => {}
-            Err(e) if e.is_unavailable() => tracing::debug!("skipping {}: {e}", s.kind()),
-            Err(e) => return Err(store_error(e)),
-        }
-    }
-    Ok(None)
+/// Starts [`open`]; [`Opening::finish`] waits for the stores.
+pub fn start(choice: StoreChoice, purpose: Purpose) -> Opening {
+    StoreChain::start(&kinds(choice), purpose)
 }

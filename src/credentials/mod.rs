@@ -10,6 +10,8 @@ use crate::error::{Error, Kind};
 use crate::protocol::config::{DockerConfig, auth_entry_in};
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::secret::Secret;
+use crate::store::StoreChoice;
+use crate::store::chain::Purpose;
 
 /// Credentials found for one registry, and where they came from.
 #[derive(Debug, Clone)]
@@ -39,6 +41,25 @@ pub fn to_auth(key: &str, username: &str, secret: Secret) -> RegistryAuth {
             server_address: key.to_string(),
         }
     }
+}
+
+/// Credentials for a registry key, in the documented order: pushx's own stores for `store`,
+/// then docker's configuration ([`lookup_docker`]), else anonymous. An unusable keyring store is
+/// skipped; a failing one is an error. Blocking: keyring and helper calls.
+pub fn find(
+    store: StoreChoice,
+    config: &DockerConfig,
+    auth_config_env: Option<&str>,
+    key: &str,
+) -> Result<Found, Error> {
+    let stores = keyring::open(store, Purpose::Read);
+    if let Some((c, kind)) = stores.find(key).map_err(keyring::store_error)? {
+        return Ok(Found {
+            auth: to_auth(key, &c.username, c.secret),
+            source: keyring::source_name(kind),
+        });
+    }
+    Ok(lookup_docker(config, auth_config_env, key)?.unwrap_or_else(|| anonymous(key)))
 }
 
 /// docker's own lookup for `key` (`host[:port]` or `https://index.docker.io/v1/`).

@@ -13,6 +13,7 @@
 //!   registered algorithms (sha256, sha384, sha512) held to its exact lowercase-hex length. Go also
 //!   refuses unregistered algorithms.
 
+use crate::protocol::config::DOCKER_HUB_KEY;
 use std::fmt;
 use std::str::FromStr;
 
@@ -20,8 +21,6 @@ use std::str::FromStr;
 pub const DEFAULT_DOMAIN: &str = "docker.io";
 /// Tag that docker assumes when none is given.
 pub const DEFAULT_TAG: &str = "latest";
-/// Credential-store key docker uses for Docker Hub, kept for compatibility with `config.json`.
-pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 /// Limit on `domain/path`, counted after normalization (so `docker.io/library/` counts).
 pub const NAME_TOTAL_LENGTH_MAX: usize = 255;
 /// Longest tag the grammar allows.
@@ -313,7 +312,7 @@ impl Reference {
     /// the domain (with port) as written.
     pub fn auth_key(&self) -> String {
         if self.is_docker_hub() {
-            DOCKER_HUB_AUTH_KEY.to_string()
+            DOCKER_HUB_KEY.to_string()
         } else {
             self.domain.clone()
         }
@@ -513,7 +512,7 @@ mod tests {
         }
     }
 
-    const HUB: &str = DOCKER_HUB_AUTH_KEY;
+    const HUB: &str = DOCKER_HUB_KEY;
 
     // One case per line reads better as a table than rustfmt's one-field-per-line layout.
     #[rustfmt::skip]
