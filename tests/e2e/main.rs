@@ -12,3 +12,4 @@ mod faults;
 mod hostile;
 mod proxy_selftest;
 mod push;
+mod verification;
