@@ -136,8 +136,35 @@ mkdir -p "$XDG_DATA_HOME" "$XDG_STATE_HOME"
 
 # in_keyring_session CMD...: run CMD in a D-Bus session with an unlocked Secret Service
 # collection and a kernel session keyring, as a desktop login would have.
+# `gnome-keyring-daemon --unlock` returns before the daemon it forked owns
+# org.freedesktop.secrets; a Secret Service call in that gap makes the bus start a second daemon
+# (D-Bus activation, `--start`, no password: its login collection stays locked) and the unlocked
+# one gives up the name. So CMD starts only once the name has an owner and its default
+# collection is unlocked (asked with NameHasOwner first, which activates nothing), and the same
+# is checked again afterwards, to say so if the daemon was replaced during the run.
 in_keyring_session() {
   dbus-run-session -- sh -c '
+    unlocked() {
+      dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+          org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null \
+        | grep -q "boolean true" &&
+      dbus-send --session --print-reply --dest=org.freedesktop.secrets \
+          /org/freedesktop/secrets/aliases/default org.freedesktop.DBus.Properties.Get \
+          string:org.freedesktop.Secret.Collection string:Locked 2>/dev/null \
+        | grep -q "boolean false"
+    }
     printf "pushx-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
-    exec keyctl session - "$@"' sh "$@"
+    i=0
+    until unlocked; do
+      i=$((i + 1))
+      if [ "$i" -ge 100 ]; then
+        echo "run.sh: the test keyring is not unlocked after 10 s" >&2
+        exit 1
+      fi
+      sleep 0.1
+    done
+    status=0
+    keyctl session - "$@" || status=$?
+    unlocked || echo "run.sh: the unlocked test keyring was gone or locked by the end of the run" >&2
+    exit "$status"' sh "$@"
 }

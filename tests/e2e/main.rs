@@ -14,3 +14,4 @@ mod leaks;
 mod precedence;
 mod proxy_selftest;
 mod push;
+mod verification;

@@ -68,18 +68,14 @@ fn pushed_digest(out: &str) -> Option<String> {
     })
 }
 
-/// A local image with one layer of random bytes no other image has.
+/// A local image with one layer of random bytes no other image has. Like every test image it
+/// stays in the engine: removing images while builds run on the same engine breaks them (see
+/// `common::build_image`).
 fn fresh_image(size: usize) -> String {
     let local = format!("pushx-proxy-selftest:{}", common::unique("img"));
     let data = common::random_bytes(size);
     common::build_image(&local, &[("data.bin", &data)]);
     local
-}
-
-fn rmi(cfg: &common::Config, refs: &[String]) {
-    let mut args = vec!["rmi".to_string(), "-f".to_string()];
-    args.extend(refs.iter().cloned());
-    let _ = common::run(cfg.docker().args(&args));
 }
 
 /// curl through the proxy: (exit code, headers, body).
@@ -262,11 +258,9 @@ fn docker_push_through_the_proxy() {
     let local = fresh_image(512 * 1024);
     let proxy = FaultProxy::start(&registry);
     let repo = common::unique("proxy-push");
-    let mut tags = vec![local.clone()];
     let target = |t: &str| format!("{}/{repo}:{t}", proxy.addr());
 
     // No faults: the push succeeds and the registry holds what was pushed.
-    tags.push(target("1"));
     tag(&cfg, &local, &target("1"));
     let r = push(&cfg, &target("1"), Duration::from_secs(60));
     assert_eq!(r.code, Some(0), "{}\n{:#?}", r.out, proxy.log());
@@ -288,7 +282,6 @@ fn docker_push_through_the_proxy() {
             retry_after: None,
         },
     );
-    tags.push(target("2"));
     tag(&cfg, &local, &target("2"));
     let r = push(&cfg, &target("2"), Duration::from_secs(60));
     assert_ne!(r.code, Some(0), "{}", r.out);
@@ -302,13 +295,11 @@ fn docker_push_through_the_proxy() {
     // A stalled ping: the push does not finish in 10 s.
     let pings = proxy.seen(Kind::Ping);
     proxy.fail_first(Kind::Ping, 1, Fault::Stall);
-    tags.push(target("3"));
     tag(&cfg, &local, &target("3"));
     let r = push(&cfg, &target("3"), Duration::from_secs(10));
     assert_eq!(r.code, None, "finished in {:?}: {}", r.took, r.out);
     assert_eq!(proxy.seen(Kind::Ping), pings + 1, "{:#?}", proxy.log());
     assert_eq!(proxy.injected(), 2);
-    rmi(&cfg, &tags);
 }
 
 #[test]
@@ -331,7 +322,6 @@ fn docker_push_while_the_port_refuses() {
     let r = push(&cfg, &target, Duration::from_secs(30));
     assert_eq!(r.code, Some(0), "{}\n{:#?}", r.out, proxy.log());
     assert_eq!(proxy.seen(Kind::ManifestPut), 1);
-    rmi(&cfg, &[local, target]);
 }
 
 /// What plain `docker push` does on each fault (the README's table). Run by hand through the
@@ -482,7 +472,6 @@ fn observe_plain_docker_push() {
             last.replace('|', "\\|")
         ));
         drop(proxy);
-        rmi(&cfg, &[local, target]);
     }
     eprintln!("| fault | outcome | time | retries | last line |\n|---|---|---|---|---|");
     for r in rows {

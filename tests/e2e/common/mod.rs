@@ -76,17 +76,29 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 /// Build an image `FROM scratch` with one layer per file (the legacy builder needs no pull).
-/// Layers with the same content produce the same layer, so images can share layers.
+/// Layers with the same content produce the same layer, so images can share layers: every
+/// file gets the same fixed mtime, which is all a `COPY` layer holds besides name and content.
+///
+/// `--no-cache`: the legacy builder's cache probe for a step on `FROM scratch` lists every
+/// parentless image in the engine, then looks each up, and fails the build ("unable to find
+/// image sha256:…") when any of them is removed in between — by anyone, on a shared engine.
 pub fn build_image(tag: &str, files: &[(&str, &[u8])]) {
     let dir = tempfile::tempdir().unwrap();
     let mut dockerfile = String::from("FROM scratch\n");
+    let mtime = std::time::UNIX_EPOCH + Duration::from_secs(946_684_800); // 2000-01-01
     for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(mtime))
+            .unwrap();
         dockerfile.push_str(&format!("COPY {name} /{name}\n"));
     }
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let r = run(Command::new("docker")
-        .args(["build", "-q", "-t", tag, "."])
+        .args(["build", "--no-cache", "-q", "-t", tag, "."])
         .current_dir(dir.path())
         .env("DOCKER_BUILDKIT", "0"));
     assert_eq!(r.code, 0, "docker build failed: {r:?}");

@@ -10,6 +10,11 @@
 //! was sent (`http://127.0.0.1:UP/v2/<name>/blobs/uploads/<uuid>?_state=...`); the `_state`
 //! HMAC covers name, uuid, offset and start time, not the host, so it survives the rewrite.
 //!
+//! [`FaultProxy::after_tag_put`] changes what the registry appears to hold under a tag once the
+//! engine has written it: manifest reads of that tag are answered as another tag of the same
+//! repository would be, or with "manifest unknown" (a tag moved, or deleted, between a push and
+//! its verification).
+//!
 //! A TLS ClientHello (the engine tries HTTPS first on 127.0.0.0/8 registries, then falls back
 //! to plain HTTP) is dropped at once and not counted as a request.
 //!
@@ -89,6 +94,16 @@ pub enum Fault {
     Stall,
 }
 
+/// What manifest reads (GET or HEAD) of a tag get once a PUT of that tag's manifest succeeded.
+#[derive(Clone, Debug)]
+pub enum AfterPut {
+    /// Forwarded as reads of this other tag of the same repository: the tag appears to have
+    /// been moved to whatever that tag holds (reads by digest are untouched).
+    ServedAs(String),
+    /// 404 with a registry-style `MANIFEST_UNKNOWN` error: the tag appears to have gone.
+    Unknown,
+}
+
 /// How much of a request body [`Fault::Reset`] reads before it resets the connection.
 pub const RESET_AFTER: usize = 256 * 1024;
 
@@ -98,11 +113,33 @@ struct Rule {
     fault: Fault,
 }
 
+/// An [`AfterPut`] rule for `/v2/<repo>/manifests/<tag>`.
+struct TagRule {
+    path: String,
+    then: AfterPut,
+    /// A PUT of `path` succeeded: reads of it now get `then`.
+    armed: bool,
+}
+
+/// What a request gets.
+enum Action {
+    Forward,
+    /// Forward, with this path instead of the request's.
+    ForwardAs(String),
+    /// Forward a manifest PUT; a success arms the tag rule at this index.
+    ForwardThenArm(usize),
+    Fail(Fault),
+    ManifestUnknown,
+}
+
 #[derive(Default)]
 struct State {
     seen: [usize; KINDS.len()],
     injected: usize,
     rules: Vec<Rule>,
+    tag_rules: Vec<TagRule>,
+    /// Run (once) before the next request of this kind is handled.
+    hooks: Vec<(Kind, Box<dyn FnOnce() + Send>)>,
     log: Vec<String>,
 }
 
@@ -115,10 +152,25 @@ struct Shared {
 }
 
 impl Shared {
-    /// Count a request and pick the fault it gets, if any. Every rule whose kind the request
-    /// has and whose budget is not spent counts it; the earliest such rule's fault applies.
-    fn decide(&self, kinds: &[Kind], line: &str) -> Option<Fault> {
+    /// Count a request and decide what it gets. Every rule whose kind the request has and
+    /// whose budget is not spent counts it; the earliest such rule's fault applies. Otherwise a
+    /// tag rule for the request's path may apply.
+    fn decide(
+        &self,
+        kinds: &[Kind],
+        method: &Method,
+        path: &str,
+        line: &str,
+    ) -> (Option<Box<dyn FnOnce() + Send>>, Action) {
         let mut st = self.state.lock().unwrap();
+        let hook = st
+            .hooks
+            .iter()
+            .position(|(k, _)| kinds.contains(k))
+            .map(|i| st.hooks.remove(i).1);
+        if hook.is_some() {
+            st.log.push(format!("{line}: the test's hook runs first"));
+        }
         for k in kinds {
             st.seen[k.index()] += 1;
         }
@@ -131,15 +183,45 @@ impl Shared {
                 }
             }
         }
-        if chosen.is_some() {
+        let action = match chosen {
+            Some(f) => Action::Fail(f),
+            None => match st.tag_rules.iter().position(|r| r.path == path) {
+                Some(i) if kinds.contains(&Kind::ManifestPut) => Action::ForwardThenArm(i),
+                Some(i) if kinds.contains(&Kind::ManifestGet) && st.tag_rules[i].armed => {
+                    match &st.tag_rules[i].then {
+                        AfterPut::ServedAs(tag) => {
+                            let dir = &path[..path.rfind('/').unwrap() + 1];
+                            Action::ForwardAs(format!("{dir}{tag}"))
+                        }
+                        AfterPut::Unknown => Action::ManifestUnknown,
+                    }
+                }
+                _ => Action::Forward,
+            },
+        };
+        let what = match &action {
+            Action::Forward | Action::ForwardThenArm(_) => "forwarded".to_string(),
+            Action::ForwardAs(p) => format!("forwarded as {method} {p}"),
+            Action::Fail(f) => format!("{f:?}"),
+            Action::ManifestUnknown => "404 MANIFEST_UNKNOWN".to_string(),
+        };
+        if !matches!(action, Action::Forward | Action::ForwardThenArm(_)) {
             st.injected += 1;
         }
-        let what = match &chosen {
-            None => "forwarded".to_string(),
-            Some(f) => format!("{f:?}"),
-        };
         st.log.push(format!("{line} -> {what}"));
-        chosen
+        (hook, action)
+    }
+
+    /// A forwarded PUT of a tag rule's path answered `status`: a success arms the rule.
+    fn put_answered(&self, rule: usize, status: StatusCode) {
+        if status.is_success() {
+            let mut st = self.state.lock().unwrap();
+            st.tag_rules[rule].armed = true;
+            let path = st.tag_rules[rule].path.clone();
+            st.log.push(format!(
+                "(PUT {path} answered {status}: reads of it change now)"
+            ));
+        }
     }
 }
 
@@ -221,9 +303,35 @@ impl FaultProxy {
         }
     }
 
+    /// Once a PUT of `repo:tag`'s manifest through the proxy has succeeded, manifest reads of
+    /// that tag get `then` instead of what the registry holds (reads by digest, and reads
+    /// before the PUT, are forwarded as they are). Faults of [`fail_first`](Self::fail_first)
+    /// rules come first.
+    pub fn after_tag_put(&self, repo: &str, tag: &str, then: AfterPut) {
+        let path = format!("/v2/{repo}/manifests/{tag}");
+        let mut st = self.shared.state.lock().unwrap();
+        st.tag_rules.retain(|r| r.path != path);
+        st.tag_rules.push(TagRule {
+            path,
+            then,
+            armed: false,
+        });
+    }
+
+    /// Run `hook` (once, on a thread of its own) when the next request of `kind` arrives,
+    /// before that request is handled: to change something at the moment the engine reaches
+    /// a given step (a ping to the registry comes before the engine resolves what it pushes).
+    pub fn before_next(&self, kind: Kind, hook: impl FnOnce() + Send + 'static) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.hooks.push((kind, Box::new(hook)));
+    }
+
     /// Remove every rule: from now on every request is forwarded.
     pub fn clear(&self) {
-        self.shared.state.lock().unwrap().rules.clear();
+        let mut st = self.shared.state.lock().unwrap();
+        st.rules.clear();
+        st.tag_rules.clear();
+        st.hooks.clear();
     }
 
     /// How many requests of `kind` have been seen (forwarded or faulted).
@@ -354,18 +462,39 @@ async fn handle(
         req.method(),
         req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
     );
-    match shared.decide(&kinds, &line) {
-        None => Ok(forward(req, &shared).await),
-        Some(Fault::Status { code, retry_after }) => {
+    let path = req.uri().path().to_string();
+    let (hook, action) = shared.decide(&kinds, req.method(), &path, &line);
+    if let Some(hook) = hook {
+        // A test's hook runs docker commands: off the proxy's only runtime thread.
+        let _ = tokio::task::spawn_blocking(hook).await;
+    }
+    match action {
+        Action::Forward => Ok(forward(req, &shared, None).await),
+        Action::ForwardAs(p) => Ok(forward(req, &shared, Some(&p)).await),
+        Action::ForwardThenArm(rule) => {
+            let resp = forward(req, &shared, None).await;
+            shared.put_answered(rule, resp.status());
+            Ok(resp)
+        }
+        Action::ManifestUnknown => {
+            drain(req.into_body(), usize::MAX).await;
+            Ok(registry_error(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+                None,
+            ))
+        }
+        Action::Fail(Fault::Status { code, retry_after }) => {
             drain(req.into_body(), usize::MAX).await;
             Ok(error_response(code, retry_after))
         }
-        Some(Fault::Reset) => {
+        Action::Fail(Fault::Reset) => {
             drain(req.into_body(), RESET_AFTER).await;
             reset.notify_one();
             std::future::pending().await
         }
-        Some(Fault::Stall) => {
+        Action::Fail(Fault::Stall) => {
             drain(req.into_body(), usize::MAX).await;
             std::future::pending().await
         }
@@ -455,6 +584,16 @@ fn error_response(code: u16, retry_after: Option<u64>) -> Response<ProxyBody> {
         503 => ("UNAVAILABLE", "service unavailable"),
         _ => ("UNKNOWN", "unknown error"),
     };
+    registry_error(status, ecode, message, retry_after)
+}
+
+/// A registry-style JSON error (`{"errors":[{"code":…}]}`) with this status.
+fn registry_error(
+    status: StatusCode,
+    ecode: &str,
+    message: &str,
+    retry_after: Option<u64>,
+) -> Response<ProxyBody> {
     let body = format!(
         "{{\"errors\":[{{\"code\":\"{ecode}\",\"message\":\"{message} (injected by the test proxy)\",\"detail\":null}}]}}\n"
     );
@@ -496,14 +635,23 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-async fn forward(req: Request<Incoming>, shared: &Shared) -> Response<ProxyBody> {
+/// Forward `req` upstream (to `path` instead of its own, if given; the query is kept).
+async fn forward(
+    req: Request<Incoming>,
+    shared: &Shared,
+    path: Option<&str>,
+) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_string();
+    let pq = match (path, parts.uri.query()) {
+        (Some(p), Some(q)) => format!("{p}?{q}"),
+        (Some(p), None) => p.to_string(),
+        (None, _) => parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string(),
+    };
     parts.uri = match format!("http://{}{pq}", shared.upstream).parse() {
         Ok(u) => u,
         Err(e) => return bad_gateway(&format!("bad request target {pq:?}: {e}")),
