@@ -5,7 +5,7 @@ use std::fmt;
 /// What went wrong, as far as the exit code is concerned. The numbers are documented in the
 /// README and are part of the interface: scripts branch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// 1: anything not covered below.
     Other,
     /// 2: bad command line or invalid reference.
@@ -25,7 +25,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn exit_code(self) -> i32 {
+    pub(crate) fn exit_code(self) -> i32 {
         match self {
             Kind::Other => 1,
             Kind::Usage => 2,
@@ -42,29 +42,29 @@ impl Kind {
 /// One error: its kind and a single lowercase line naming the problem and, where there is one,
 /// the fix. Never carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub(crate) struct Error {
     pub kind: Kind,
     pub message: String,
 }
 
 impl Error {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
         Error {
             kind,
             message: one_line(&message.into()),
         }
     }
-    pub fn usage(m: impl Into<String>) -> Self {
+    pub(crate) fn usage(m: impl Into<String>) -> Self {
         Self::new(Kind::Usage, m)
     }
-    pub fn other(m: impl Into<String>) -> Self {
+    pub(crate) fn other(m: impl Into<String>) -> Self {
         Self::new(Kind::Other, m)
     }
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         self.kind.exit_code()
     }
     /// Prefix the message with what was being done, keeping the kind.
-    pub fn context(self, what: impl fmt::Display) -> Self {
+    pub(crate) fn context(self, what: impl fmt::Display) -> Self {
         Error {
             kind: self.kind,
             message: format!("{what}: {}", self.message),
@@ -80,11 +80,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
 /// Text from the daemon or a registry may hold newlines or terminal escapes: keep one printable
 /// line so an error can neither spoof output nor spill over several lines.
-pub fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut last_space = false;
     for c in s.trim().chars() {

@@ -4,9 +4,9 @@
 //! `store` are the I/O backends; `app` and `helper` are the two programs that join them.
 
 pub mod app;
-pub mod credentials;
-pub mod daemon;
-pub mod error;
+pub(crate) mod credentials;
+pub(crate) mod daemon;
+pub(crate) mod error;
 pub mod helper;
 pub mod protocol;
 pub mod secret;

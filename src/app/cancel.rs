@@ -7,7 +7,7 @@ use tokio::sync::watch;
 static CANCEL: OnceLock<watch::Sender<bool>> = OnceLock::new();
 
 /// Start watching for cancellation. Call once, inside the runtime.
-pub fn start() {
+pub(crate) fn start() {
     let (tx, _) = watch::channel(false);
     if CANCEL.set(tx).is_err() {
         return;
@@ -46,7 +46,7 @@ fn trigger() {
 }
 
 /// Resolves once cancellation was asked for; never, if [`start`] was not called.
-pub async fn requested() {
+pub(crate) async fn requested() {
     let Some(tx) = CANCEL.get() else {
         return std::future::pending().await;
     };
@@ -106,7 +106,7 @@ impl Signals {
 mod plugin_socket {
     /// Connect to the CLI's socket: `@name` is a Linux abstract socket (Go's convention),
     /// anything else a path.
-    pub fn connect(addr: &str) -> std::io::Result<tokio::net::UnixStream> {
+    pub(super) fn connect(addr: &str) -> std::io::Result<tokio::net::UnixStream> {
         let std_stream = match addr.strip_prefix('@') {
             #[cfg(target_os = "linux")]
             Some(name) => {

@@ -20,7 +20,7 @@ use std::time::Duration;
     subcommand_negates_reqs = true,
     disable_help_subcommand = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -28,7 +28,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Log in to a registry; the login is kept in the OS keyring.
     Login(LoginArgs),
     /// Remove a registry login from the OS keyring.
@@ -46,14 +46,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct StoreArg {
+pub(crate) struct StoreArg {
     /// Where logins are kept: auto, secret-service or keyutils [env: PUSHX_CREDENTIAL_STORE]
     #[arg(long, value_name = "STORE")]
     pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub(crate) struct LoginArgs {
     /// Registry (host[:port]); Docker Hub when omitted.
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
@@ -68,27 +68,27 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LogoutArgs {
+pub(crate) struct LogoutArgs {
     /// Registry (host[:port]); Docker Hub when omitted.
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct LoginsArgs {
+pub(crate) struct LoginsArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
-pub struct ConfigureArgs {
+pub(crate) struct ConfigureArgs {
     /// Use docker-credential-pushx only for this registry (repeatable); without it, for all.
     #[arg(long = "registry", value_name = "HOST")]
     pub registries: Vec<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// Show what would move, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -97,7 +97,7 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     /// Local image to publish: name[:tag] or image ID.
     #[arg(value_name = "SOURCE", required = true)]
     pub source: Option<String>,
@@ -143,7 +143,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum VerifyMode {
+pub(crate) enum VerifyMode {
     /// Resolve the tag at the registry and compare digests, then pull by digest and compare image IDs.
     Pull,
     /// Resolve the tag at the registry and compare digests.
@@ -153,7 +153,7 @@ pub enum VerifyMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     /// Bars on a terminal, plain lines otherwise.
     Auto,
     /// One bar per layer and a total.
@@ -167,7 +167,7 @@ pub enum ProgressMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
 }

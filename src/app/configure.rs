@@ -11,10 +11,10 @@ use crate::store::{Credential, CredentialStore};
 use std::path::PathBuf;
 
 /// The helper's suffix, as config.json names it.
-pub const HELPER: &str = "pushx";
+pub(crate) const HELPER: &str = "pushx";
 
 /// Where a program would be found on PATH.
-pub fn on_path(program: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(program))
@@ -30,7 +30,7 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
         })
 }
 
-pub fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
+pub(crate) fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
     let mut edit = config_file::edit(&settings.config_path)?;
     let mut said = Vec::new();
     if args.registries.is_empty() {
@@ -73,7 +73,7 @@ pub fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error>
     Ok(())
 }
 
-pub fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
+pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error> {
     let choice = keyring::choice(args.store.store.as_deref())?;
     let mut edit = config_file::edit(&settings.config_path)?;
     let store = if args.dry_run {

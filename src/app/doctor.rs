@@ -7,9 +7,8 @@ use crate::daemon::{self, Daemon};
 use crate::error::Error;
 use crate::store::chain::Purpose;
 use crate::store::{self, StoreChoice, StoreKind};
-use serde_json::Value;
 
-pub async fn doctor(settings: &Settings) -> Result<(), Error> {
+pub(crate) async fn doctor(settings: &Settings) -> Result<(), Error> {
     let mut problems = 0;
     let mut say = |ok: bool, line: String| {
         if !ok {
@@ -92,12 +91,8 @@ pub async fn doctor(settings: &Settings) -> Result<(), Error> {
     if let Some(s) = settings.config.creds_store() {
         helpers.push(("credsStore".into(), s.to_string()));
     }
-    if let Some(Value::Object(h)) = settings.config.doc.get("credHelpers") {
-        for (k, v) in h {
-            if let Some(v) = v.as_str() {
-                helpers.push((format!("credHelpers[{k}]"), v.to_string()));
-            }
-        }
+    for (registry, helper) in settings.config.cred_helpers() {
+        helpers.push((format!("credHelpers[{registry}]"), helper.to_string()));
     }
     for (what, name) in &helpers {
         let program = format!("docker-credential-{name}");

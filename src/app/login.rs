@@ -15,7 +15,7 @@ use std::io::{IsTerminal, Read, Write};
 /// The longest password or token read from stdin.
 const MAX_SECRET: u64 = 64 * 1024;
 
-pub async fn login(settings: &Settings, args: &LoginArgs) -> Result<(), Error> {
+pub(crate) async fn login(settings: &Settings, args: &LoginArgs) -> Result<(), Error> {
     let key = login_key(args.server.as_deref().unwrap_or_default());
     let choice = keyring::choice(args.store.store.as_deref())?;
     let username = match &args.username {
@@ -139,7 +139,7 @@ fn read_stdin_secret() -> Result<Secret, Error> {
     Ok(Secret::new(text))
 }
 
-pub async fn logout(args: &LogoutArgs) -> Result<(), Error> {
+pub(crate) async fn logout(args: &LogoutArgs) -> Result<(), Error> {
     let key = login_key(args.server.as_deref().unwrap_or_default());
     let choice = keyring::choice(None)?;
     let k = key.clone();
@@ -171,7 +171,7 @@ pub async fn logout(args: &LogoutArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn logins(args: &LoginsArgs) -> Result<(), Error> {
+pub(crate) async fn logins(args: &LoginsArgs) -> Result<(), Error> {
     let choice = keyring::choice(None)?;
     let rows =
         tokio::task::spawn_blocking(move || -> Result<Vec<(String, String, String)>, Error> {
@@ -187,32 +187,19 @@ pub async fn logins(args: &LoginsArgs) -> Result<(), Error> {
         })
         .await
         .map_err(|e| Error::other(e.to_string()))??;
-    let mut out = String::new();
-    if args.format == Format::Json {
+    let out = if args.format == Format::Json {
         let v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(k, u, s)| serde_json::json!({"server": k, "username": u, "store": s}))
             .collect();
-        out = serde_json::to_string_pretty(&v).unwrap_or_default();
-        out.push('\n');
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     } else {
-        let w0 = rows
+        let cells: Vec<Vec<&str>> = rows
             .iter()
-            .map(|r| r.0.len())
-            .max()
-            .unwrap_or(0)
-            .max("SERVER".len());
-        let w1 = rows
-            .iter()
-            .map(|r| r.1.len())
-            .max()
-            .unwrap_or(0)
-            .max("USERNAME".len());
-        out.push_str(&format!("{:<w0$}  {:<w1$}  STORE\n", "SERVER", "USERNAME"));
-        for (k, u, s) in &rows {
-            out.push_str(&format!("{k:<w0$}  {u:<w1$}  {s}\n"));
-        }
-    }
+            .map(|(k, u, s)| vec![k.as_str(), u.as_str(), s.as_str()])
+            .collect();
+        crate::app::table::render(&["SERVER", "USERNAME", "STORE"], &cells)
+    };
     let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(())
 }

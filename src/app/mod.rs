@@ -1,13 +1,13 @@
 //! Commands: argv in, settings resolved once, the command run, the error mapped to an exit code.
 
-pub mod cancel;
-pub mod cli;
-pub mod configure;
-pub mod doctor;
-pub mod login;
-pub mod push;
-pub mod settings;
-pub mod table;
+pub(crate) mod cancel;
+pub(crate) mod cli;
+pub(crate) mod configure;
+pub(crate) mod doctor;
+pub(crate) mod login;
+pub(crate) mod push;
+pub(crate) mod settings;
+pub(crate) mod table;
 
 use crate::error::{Error, Kind};
 use crate::protocol::plugin::{self, Invocation};

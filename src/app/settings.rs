@@ -9,9 +9,7 @@ use crate::protocol::plugin::GlobalFlags;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
-pub struct Settings {
-    pub global: GlobalFlags,
-    pub config_dir: PathBuf,
+pub(crate) struct Settings {
     pub config_path: PathBuf,
     pub config: DockerConfig,
     /// `DOCKER_AUTH_CONFIG`, read once.
@@ -24,7 +22,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn load(global: GlobalFlags) -> Result<Settings, Error> {
+    pub(crate) fn load(global: GlobalFlags) -> Result<Settings, Error> {
         let env = ProcessEnv;
         let config_dir = endpoint::config_dir(&global, &env);
         let config_path = config_dir.join("config.json");
@@ -32,8 +30,6 @@ impl Settings {
         let endpoint = endpoint::resolve(&global, &env, config.current_context())
             .map_err(|e| Error::new(Kind::Usage, e.to_string()));
         Ok(Settings {
-            global,
-            config_dir,
             config_path,
             config,
             auth_config_env: std::env::var("DOCKER_AUTH_CONFIG").ok(),
@@ -43,12 +39,12 @@ impl Settings {
     }
 
     /// The daemon to talk to.
-    pub fn endpoint(&self) -> Result<&Resolved, Error> {
+    pub(crate) fn endpoint(&self) -> Result<&Resolved, Error> {
         self.endpoint.as_ref().map_err(Clone::clone)
     }
 
     /// Credentials for a registry key: [`credentials::find`] with this run's settings.
-    pub fn credentials_for(&self, key: &str) -> Result<Found, Error> {
+    pub(crate) fn credentials_for(&self, key: &str) -> Result<Found, Error> {
         credentials::find(
             self.store,
             &self.config,

@@ -4,7 +4,7 @@
 /// trailing blanks. Widths count characters, not bytes, so a non-ASCII reference or user name
 /// does not shift the columns after it. A row shorter than the header leaves its last columns
 /// empty; cells past the header's width are ignored.
-pub fn render<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
+pub(crate) fn render<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

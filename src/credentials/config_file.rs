@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Read config.json. A missing file is an empty config, as docker treats it; an unreadable or
 /// malformed one is an error naming the fix, since guessing would push with the wrong
 /// credentials or overwrite the user's file. Every reader of the file goes through here.
-pub fn load(path: &Path) -> Result<DockerConfig, Error> {
+pub(crate) fn load(path: &Path) -> Result<DockerConfig, Error> {
     read(path).map(|(config, _)| config)
 }
 
@@ -37,7 +37,7 @@ fn read(path: &Path) -> Result<(DockerConfig, Option<Vec<u8>>), Error> {
 }
 
 /// An open edit: holds the lock until dropped.
-pub struct Edit {
+pub(crate) struct Edit {
     path: PathBuf,
     pub config: DockerConfig,
     /// The bytes read, to skip writing when nothing changed.
@@ -46,7 +46,7 @@ pub struct Edit {
 }
 
 /// Lock and read config.json for editing. A malformed file is refused, never overwritten.
-pub fn edit(path: &Path) -> Result<Edit, Error> {
+pub(crate) fn edit(path: &Path) -> Result<Edit, Error> {
     // docker resolves a symlinked config.json and replaces its target; so do we.
     let path = match std::fs::canonicalize(path) {
         Ok(p) => p,
@@ -98,7 +98,7 @@ fn create_dir_private(dir: &Path) -> Result<(), Error> {
 
 impl Edit {
     /// Write the edited config, atomically. Returns false when there was nothing to change.
-    pub fn save(self) -> Result<bool, Error> {
+    pub(crate) fn save(self) -> Result<bool, Error> {
         let mut text =
             serde_json::to_string_pretty(&serde_json::Value::Object(self.config.doc.clone()))
                 .map_err(|e| Error::other(e.to_string()))?;

@@ -32,7 +32,7 @@ fn run(helper: &str, verb: &str, input: &str) -> Result<(bool, Vec<u8>), Error> 
 }
 
 /// `get` for `key`: `Some((username, secret))`, or `None` when the helper has nothing for it.
-pub fn get(helper: &str, key: &str) -> Result<Option<(String, Secret)>, Error> {
+pub(crate) fn get(helper: &str, key: &str) -> Result<Option<(String, Secret)>, Error> {
     let (ok, stdout) = run(helper, "get", key)?;
     let text = Secret::new(String::from_utf8_lossy(&stdout).into_owned());
     if !ok {
@@ -69,7 +69,7 @@ pub fn get(helper: &str, key: &str) -> Result<Option<(String, Secret)>, Error> {
 }
 
 /// `list`: server key → username.
-pub fn list(helper: &str) -> Result<Vec<(String, String)>, Error> {
+pub(crate) fn list(helper: &str) -> Result<Vec<(String, String)>, Error> {
     let (ok, stdout) = run(helper, "list", "unused")?;
     if !ok {
         return Err(Error::other(format!(

@@ -6,10 +6,10 @@ use crate::store::chain::{Opening, Purpose, StoreChain};
 use crate::store::{StoreChoice, StoreError, StoreKind};
 
 /// The environment variable that sets the store, like `--store`.
-pub const STORE_ENV: &str = "PUSHX_CREDENTIAL_STORE";
+pub(crate) const STORE_ENV: &str = "PUSHX_CREDENTIAL_STORE";
 
 /// `--store` if given, else `PUSHX_CREDENTIAL_STORE`, else auto.
-pub fn choice(flag: Option<&str>) -> Result<StoreChoice, Error> {
+pub(crate) fn choice(flag: Option<&str>) -> Result<StoreChoice, Error> {
     let env = std::env::var(STORE_ENV)
         .ok()
         .filter(|s| !s.trim().is_empty());
@@ -25,12 +25,12 @@ pub fn choice(flag: Option<&str>) -> Result<StoreChoice, Error> {
     })
 }
 
-pub fn store_error(e: StoreError) -> Error {
+pub(crate) fn store_error(e: StoreError) -> Error {
     Error::new(Kind::Other, e.to_string())
 }
 
 /// `keyring:secret-service` / `keyring:keyutils`: how the push result names the source.
-pub fn source_name(kind: StoreKind) -> String {
+pub(crate) fn source_name(kind: StoreKind) -> String {
     format!("keyring:{kind}")
 }
 
@@ -41,7 +41,7 @@ const AUTO: &[StoreKind] = &[StoreKind::SecretService, StoreKind::Keyutils];
 
 /// The stores for `choice`: the one named, or every store of [`AUTO`]. A chain opened for
 /// reading also looks in the later stores, where logins made when the first was unusable live.
-pub fn kinds(choice: StoreChoice) -> Vec<StoreKind> {
+pub(crate) fn kinds(choice: StoreChoice) -> Vec<StoreKind> {
     match choice {
         StoreChoice::Kind(kind) => vec![kind],
         StoreChoice::Auto => AUTO.to_vec(),
@@ -49,11 +49,11 @@ pub fn kinds(choice: StoreChoice) -> Vec<StoreKind> {
 }
 
 /// The stores for `choice`, opened for `purpose`.
-pub fn open(choice: StoreChoice, purpose: Purpose) -> StoreChain {
+pub(crate) fn open(choice: StoreChoice, purpose: Purpose) -> StoreChain {
     StoreChain::open(&kinds(choice), purpose)
 }
 
 /// Starts [`open`]; [`Opening::finish`] waits for the stores.
-pub fn start(choice: StoreChoice, purpose: Purpose) -> Opening {
+pub(crate) fn start(choice: StoreChoice, purpose: Purpose) -> Opening {
     StoreChain::start(&kinds(choice), purpose)
 }

@@ -2,9 +2,9 @@
 //! keyring store, then docker's configuration (`DOCKER_AUTH_CONFIG`, `credHelpers`,
 //! `credsStore`, `auths`), then anonymous.
 
-pub mod config_file;
-pub mod helper_client;
-pub mod keyring;
+pub(crate) mod config_file;
+pub(crate) mod helper_client;
+pub(crate) mod keyring;
 
 use crate::error::{Error, Kind};
 use crate::protocol::config::{DockerConfig, auth_entry_in};
@@ -15,17 +15,17 @@ use crate::store::chain::Purpose;
 
 /// Credentials found for one registry, and where they came from.
 #[derive(Debug, Clone)]
-pub struct Found {
+pub(crate) struct Found {
     pub auth: RegistryAuth,
     /// `docker-config`, `helper:NAME`, `docker-auth-config`, `keyring:…` or `anonymous`.
     pub source: String,
 }
 
 /// The username docker's helpers use to mark an identity token instead of a password.
-pub const TOKEN_USERNAME: &str = "<token>";
+pub(crate) const TOKEN_USERNAME: &str = "<token>";
 
 /// Turn a username/secret pair into daemon credentials.
-pub fn to_auth(key: &str, username: &str, secret: Secret) -> RegistryAuth {
+pub(crate) fn to_auth(key: &str, username: &str, secret: Secret) -> RegistryAuth {
     if username == TOKEN_USERNAME {
         RegistryAuth {
             username: None,
@@ -46,7 +46,7 @@ pub fn to_auth(key: &str, username: &str, secret: Secret) -> RegistryAuth {
 /// Credentials for a registry key, in the documented order: pushx's own stores for `store`,
 /// then docker's configuration ([`lookup_docker`]), else anonymous. An unusable keyring store is
 /// skipped; a failing one is an error. Blocking: keyring and helper calls.
-pub fn find(
+pub(crate) fn find(
     store: StoreChoice,
     config: &DockerConfig,
     auth_config_env: Option<&str>,
@@ -65,7 +65,7 @@ pub fn find(
 /// docker's own lookup for `key` (`host[:port]` or `https://index.docker.io/v1/`).
 /// `auth_config_env` is the value of `DOCKER_AUTH_CONFIG`, which takes precedence like in the
 /// docker CLI (28.3+).
-pub fn lookup_docker(
+pub(crate) fn lookup_docker(
     config: &DockerConfig,
     auth_config_env: Option<&str>,
     key: &str,
@@ -118,7 +118,7 @@ fn found(key: &str, e: crate::protocol::config::AuthEntry, source: &str) -> Foun
     }
 }
 
-pub fn anonymous(key: &str) -> Found {
+pub(crate) fn anonymous(key: &str) -> Found {
     Found {
         auth: RegistryAuth {
             server_address: key.to_string(),

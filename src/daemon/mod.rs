@@ -1,8 +1,8 @@
 //! The Docker Engine: bollard for the typed calls, the same connection for the streams whose
 //! raw messages docker-pushx must read (bollard's push type drops the layer id and the digest).
 
-pub mod endpoint;
-pub mod transport;
+pub(crate) mod endpoint;
+pub(crate) mod transport;
 
 use crate::error::{Error, Kind};
 use crate::protocol::classify::classify;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use transport::{Body, Transport, empty_body, full_body};
 
 /// A connected daemon with a negotiated API version.
-pub struct Daemon {
+pub(crate) struct Daemon {
     docker: Docker,
     transport: Arc<Transport>,
     version: String,
@@ -30,7 +30,7 @@ pub struct Daemon {
 /// not covered (their progress is watched instead).
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 
-pub fn describe(endpoint: &Endpoint) -> String {
+pub(crate) fn describe(endpoint: &Endpoint) -> String {
     match endpoint {
         Endpoint::Unix(p) => format!("unix://{}", p.display()),
         Endpoint::Tcp { host, port, tls } => {
@@ -48,7 +48,7 @@ pub fn describe(endpoint: &Endpoint) -> String {
 }
 
 impl Daemon {
-    pub async fn connect(resolved: &Resolved) -> Result<Daemon, Error> {
+    pub(crate) async fn connect(resolved: &Resolved) -> Result<Daemon, Error> {
         let address = describe(&resolved.endpoint);
         let transport = Arc::new(Transport::new(&resolved.endpoint)?);
         let t = transport.clone();
@@ -90,12 +90,12 @@ impl Daemon {
         })
     }
 
-    pub fn api_version(&self) -> &str {
+    pub(crate) fn api_version(&self) -> &str {
         &self.version
     }
 
     /// `GET /images/{name}/json`: the image's ID, or None when there is no such image.
-    pub async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
+    pub(crate) async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
         match self.docker.inspect_image(name).await {
             Ok(img) => Ok(img.id),
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -106,7 +106,7 @@ impl Daemon {
     }
 
     /// `POST /images/{source}/tag?repo=…&tag=…`
-    pub async fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<(), Error> {
+    pub(crate) async fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<(), Error> {
         let opts = bollard::query_parameters::TagImageOptions {
             repo: Some(repo.into()),
             tag: Some(tag.into()),
@@ -118,7 +118,7 @@ impl Daemon {
     }
 
     /// Whether the daemon keeps images in containerd's store (Engine 29's default).
-    pub async fn image_store(&self) -> Result<&'static str, Error> {
+    pub(crate) async fn image_store(&self) -> Result<&'static str, Error> {
         let info = self
             .docker
             .info()
@@ -176,7 +176,7 @@ impl Daemon {
     /// `POST /images/{name}/push?tag=…`: the raw progress stream, one chunk at a time.
     /// The tag is always set: without it the daemon pushes every local tag of the repository.
     /// Dropping the stream closes the connection, which cancels the push in the daemon.
-    pub async fn push(
+    pub(crate) async fn push(
         &self,
         name: &str,
         tag: &str,
@@ -189,7 +189,7 @@ impl Daemon {
 
     /// `GET /distribution/{name:tag}/json`: the digest the registry holds for a tag, resolved by
     /// the daemon (with its TLS and insecure-registry settings and the given credentials).
-    pub async fn registry_digest(
+    pub(crate) async fn registry_digest(
         &self,
         reference: &str,
         auth: &RegistryAuth,
@@ -216,7 +216,12 @@ impl Daemon {
     }
 
     /// `POST /images/create?fromImage=…&tag=<digest>`: pull by digest, to completion.
-    pub async fn pull(&self, name: &str, digest: &str, auth: &RegistryAuth) -> Result<(), Error> {
+    pub(crate) async fn pull(
+        &self,
+        name: &str,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<(), Error> {
         let q = format!(
             "/images/create?fromImage={}&tag={}",
             urlencode(name),
@@ -240,7 +245,7 @@ impl Daemon {
 
     /// `POST /auth`: have the daemon check credentials against the registry. Returns the
     /// identity token the registry handed out, if any.
-    pub async fn check_login(&self, auth: &RegistryAuth) -> Result<Option<String>, Error> {
+    pub(crate) async fn check_login(&self, auth: &RegistryAuth) -> Result<Option<String>, Error> {
         let body = full_body(Bytes::from(auth.to_json().expose().to_string()));
         let res = self.raw(Method::POST, "/auth", None, body).await?;
         let body = res

@@ -16,16 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// bollard's request body type (private in bollard, but `BollardRequest` exposes it).
-pub type Body = Either<
+pub(crate) type Body = Either<
     Full<Bytes>,
     StreamBody<Pin<Box<dyn futures::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send>>>,
 >;
 
-pub fn empty_body() -> Body {
+pub(crate) fn empty_body() -> Body {
     Either::Left(Full::new(Bytes::new()))
 }
 
-pub fn full_body(b: impl Into<Bytes>) -> Body {
+pub(crate) fn full_body(b: impl Into<Bytes>) -> Body {
     Either::Left(Full::new(b.into()))
 }
 
@@ -46,14 +46,14 @@ enum Inner {
 
 /// One connection pool to one daemon. Requests carry only a path; the transport adds the
 /// scheme and address of the endpoint it was built for.
-pub struct Transport {
+pub(crate) struct Transport {
     inner: Inner,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Transport {
-    pub fn new(endpoint: &Endpoint) -> Result<Self, Error> {
+    pub(crate) fn new(endpoint: &Endpoint) -> Result<Self, Error> {
         let inner = match endpoint {
             Endpoint::Unix(path) => Inner::Unix {
                 client: Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector),
@@ -93,7 +93,10 @@ impl Transport {
     }
 
     /// Send a request whose URI holds only a path and query (any scheme or host is replaced).
-    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, std::io::Error> {
+    pub(crate) async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> Result<Response<Incoming>, std::io::Error> {
         let (mut parts, body) = req.into_parts();
         let pq = parts
             .uri

@@ -4,7 +4,7 @@ use crate::error::Kind;
 
 /// Decide what a failure message from the daemon means. The texts are Go error strings from
 /// the engine and containerd (see protocols.md §4.7); there is no error code to go by.
-pub fn classify(message: &str) -> Kind {
+pub(crate) fn classify(message: &str) -> Kind {
     let m = message.to_ascii_lowercase();
     let any = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
     if any(&[
@@ -45,7 +45,7 @@ pub fn classify(message: &str) -> Kind {
 }
 
 /// The fix to suggest for a failure of this kind while talking to `registry`.
-pub fn hint(kind: Kind, message: &str, registry: &str) -> Option<String> {
+pub(crate) fn hint(kind: Kind, message: &str, registry: &str) -> Option<String> {
     let m = message.to_ascii_lowercase();
     match kind {
         Kind::Auth => Some(format!(

@@ -152,17 +152,28 @@ impl DockerConfig {
         remove_nested(&mut self.doc, "credHelpers", key).is_some()
     }
 
+    /// The `credHelpers` entries as (registry, helper), in file order; entries whose value is
+    /// not a string are left out.
+    pub fn cred_helpers(&self) -> Vec<(&str, &str)> {
+        match self.doc.get("credHelpers") {
+            Some(Value::Object(h)) => h
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Every helper config.json names (`credsStore`, then the `credHelpers` values), each once,
     /// sorted; empty names (docker's "use the file") are left out.
     pub fn helpers(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.creds_store().into_iter().collect();
-        if let Some(Value::Object(h)) = self.doc.get("credHelpers") {
-            out.extend(
-                h.values()
-                    .filter_map(Value::as_str)
-                    .filter(|s| !s.is_empty()),
-            );
-        }
+        out.extend(
+            self.cred_helpers()
+                .into_iter()
+                .map(|(_, h)| h)
+                .filter(|s| !s.is_empty()),
+        );
         out.sort_unstable();
         out.dedup();
         out
@@ -450,6 +461,10 @@ mod tests {
             r#"{"credsStore":"pass","credHelpers":{"a":"gcloud","b":"pass","c":"","d":7,"e":"ecr"}}"#,
         );
         assert_eq!(c.helpers(), vec!["ecr", "gcloud", "pass"]);
+        assert_eq!(
+            c.cred_helpers(),
+            vec![("a", "gcloud"), ("b", "pass"), ("c", ""), ("e", "ecr")]
+        );
         assert!(cfg("{}").helpers().is_empty());
         assert!(
             cfg(r#"{"credsStore":"","credHelpers":[]}"#)

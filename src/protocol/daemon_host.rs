@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 /// The socket docker dials when no host is given (and a context's endpoint names none).
-pub const DEFAULT_UNIX_SOCKET: &str = "/var/run/docker.sock";
+pub(crate) const DEFAULT_UNIX_SOCKET: &str = "/var/run/docker.sock";
 const DEFAULT_HTTP_HOST: &str = "localhost";
 const DEFAULT_HTTP_PORT: u16 = 2375;
 const DEFAULT_TLS_HTTP_PORT: u16 = 2376;
@@ -18,7 +18,7 @@ const DEFAULT_TLS_HTTP_PORT: u16 = 2376;
 /// A daemon address. `Tcp::host` is bare: an IPv6 address has no brackets (and may carry a
 /// `%zone`), so callers add them when building an authority.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Unix(PathBuf),
     Tcp {
         host: String,
@@ -29,7 +29,7 @@ pub enum Endpoint {
 
 /// TLS for a tcp daemon. Absent files mean: system roots for `ca`, no client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSettings {
+pub(crate) struct TlsSettings {
     pub ca: Option<PathBuf>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
@@ -40,7 +40,7 @@ pub struct TlsSettings {
 /// A host string docker-pushx cannot use. Messages are one line; hosts go through Debug so that
 /// control characters in them cannot break it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostError {
+pub(crate) enum HostError {
     /// A valid docker host that docker-pushx cannot dial (ssh://, npipe://, fd://).
     Unsupported { host: String, scheme: String },
     /// A host docker itself would reject.
@@ -80,7 +80,7 @@ impl std::error::Error for HostError {}
 /// 2375, or 2376 when TLS is on), `[::1]:2375`; `http://` reads as tcp and `https://` as tcp
 /// with TLS. `ssh://`, `npipe://` and `fd://` are [`HostError::Unsupported`]. TLS settings
 /// never apply to unix sockets.
-pub fn parse_host(s: &str, tls: Option<TlsSettings>) -> Result<Endpoint, HostError> {
+pub(crate) fn parse_host(s: &str, tls: Option<TlsSettings>) -> Result<Endpoint, HostError> {
     let host = s.trim();
     if host.is_empty() {
         return Ok(match tls {

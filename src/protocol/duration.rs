@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parse a duration. A number needs a unit (`ms`, `s`, `m`, `h`), except a bare `0`.
-pub fn parse(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);
@@ -45,7 +45,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
 }
 
 /// How a duration reads back in messages: `1.5s`, `2m`, `500ms`.
-pub fn display(d: Duration) -> String {
+pub(crate) fn display(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")

@@ -1,12 +1,12 @@
 //! Pure formats and rules: no I/O, no async runtime, no daemon or keyring crates.
 
-pub mod classify;
+pub(crate) mod classify;
 pub mod config;
-pub mod daemon_host;
-pub mod duration;
+pub(crate) mod daemon_host;
+pub(crate) mod duration;
 pub mod helper;
-pub mod plugin;
+pub(crate) mod plugin;
 pub mod reference;
-pub mod registry_auth;
-pub mod retry;
+pub(crate) mod registry_auth;
+pub(crate) mod retry;
 pub mod stream;

@@ -3,17 +3,17 @@
 use std::path::PathBuf;
 
 /// What `docker-pushx docker-cli-plugin-metadata` prints, kept in `plugin-metadata/`.
-pub const METADATA: &str = include_str!("../../plugin-metadata/metadata.json");
+pub(crate) const METADATA: &str = include_str!("../../plugin-metadata/metadata.json");
 
 /// The argument the docker CLI passes to ask for [`METADATA`].
-pub const METADATA_ARG: &str = "docker-cli-plugin-metadata";
+pub(crate) const METADATA_ARG: &str = "docker-cli-plugin-metadata";
 
 /// The plugin's name: what follows `docker` on the command line.
-pub const PLUGIN_NAME: &str = "pushx";
+pub(crate) const PLUGIN_NAME: &str = "pushx";
 
 /// docker's global flags, which the CLI leaves in the plugin's argv before `pushx`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GlobalFlags {
+pub(crate) struct GlobalFlags {
     pub config: Option<PathBuf>,
     pub context: Option<String>,
     pub host: Option<String>,
@@ -28,7 +28,7 @@ pub struct GlobalFlags {
 
 /// How the process was asked to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invocation {
+pub(crate) enum Invocation {
     /// `docker-cli-plugin-metadata`: print [`METADATA`] and nothing else.
     Metadata,
     /// `docker help pushx`.
@@ -41,7 +41,7 @@ pub enum Invocation {
 /// `docker -H unix:///x --debug pushx a b` gives the plugin `-H unix:///x --debug pushx a b`;
 /// standalone use (`docker-pushx a b`) has no `pushx` word, which is skipped only when present
 /// right after the global flags.
-pub fn split_argv(args: &[String]) -> Result<Invocation, String> {
+pub(crate) fn split_argv(args: &[String]) -> Result<Invocation, String> {
     if args.first().map(String::as_str) == Some(METADATA_ARG) {
         return Ok(Invocation::Metadata);
     }

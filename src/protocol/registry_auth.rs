@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// Credentials for one registry, as the daemon wants them.
 #[derive(Debug, Clone, Default)]
-pub struct RegistryAuth {
+pub(crate) struct RegistryAuth {
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// An OAuth refresh token from an earlier login; sent instead of the password.
@@ -28,16 +28,16 @@ struct Wire<'a> {
 }
 
 impl RegistryAuth {
-    pub fn anonymous() -> Self {
+    pub(crate) fn anonymous() -> Self {
         RegistryAuth::default()
     }
 
-    pub fn is_anonymous(&self) -> bool {
+    pub(crate) fn is_anonymous(&self) -> bool {
         self.password.is_none() && self.identity_token.is_none()
     }
 
     /// The JSON body `POST /auth` takes.
-    pub fn to_json(&self) -> Secret {
+    pub(crate) fn to_json(&self) -> Secret {
         let wire = Wire {
             username: self.username.as_deref(),
             password: self.password.as_ref().map(Secret::expose),
@@ -51,7 +51,7 @@ impl RegistryAuth {
     /// The header value: base64url *with* padding. The daemon decodes with Go's
     /// `base64.URLEncoding` and silently treats anything undecodable as anonymous, so the
     /// standard alphabet (`+`, `/`) loses the credentials for some passwords.
-    pub fn header(&self) -> Secret {
+    pub(crate) fn header(&self) -> Secret {
         if self.is_anonymous() {
             return Secret::new("e30="); // "{}"
         }

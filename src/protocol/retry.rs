@@ -8,7 +8,7 @@ use std::time::Duration;
 /// unsupported requests never do, so they are never retried; nor does a registry that holds
 /// something other than what was pushed (its message quotes digests and names, whose text must
 /// not be mistaken for a transient error).
-pub fn is_transient(kind: Kind, message: &str) -> bool {
+pub(crate) fn is_transient(kind: Kind, message: &str) -> bool {
     if matches!(
         kind,
         Kind::Auth | Kind::NotFound | Kind::Usage | Kind::Interrupted | Kind::Verify
@@ -51,7 +51,7 @@ pub fn is_transient(kind: Kind, message: &str) -> bool {
 /// `retries` further attempts are allowed: `None` to give up (a permanent failure, or the
 /// retries are spent), else how long to wait before the next attempt (the `Retry-After` the
 /// daemon passed on, or the [`backoff`] from `first_delay`).
-pub fn next_wait(
+pub(crate) fn next_wait(
     attempt: u32,
     retries: u32,
     kind: Kind,
@@ -66,7 +66,7 @@ pub fn next_wait(
 }
 
 /// A `Retry-After: N` the daemon passed on in its error text, if any.
-pub fn retry_after(message: &str) -> Option<Duration> {
+pub(crate) fn retry_after(message: &str) -> Option<Duration> {
     let m = message.to_ascii_lowercase();
     let i = m.find("retry-after")?;
     let digits: String = m[i + "retry-after".len()..]
@@ -80,7 +80,7 @@ pub fn retry_after(message: &str) -> Option<Duration> {
 /// The wait before attempt `attempt + 1` (the first retry is `attempt == 1`): `first`, doubled
 /// each time, capped at a minute, then spread by ±25 % (`jitter` in `0.0..1.0`) so that many
 /// clients retrying at once do not stay in step.
-pub fn backoff(attempt: u32, first: Duration, jitter: f64) -> Duration {
+pub(crate) fn backoff(attempt: u32, first: Duration, jitter: f64) -> Duration {
     let exp = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(Duration::from_secs(60));
     capped.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))

@@ -20,10 +20,10 @@ pub mod chain;
 #[cfg(test)]
 pub(crate) mod contract;
 #[cfg(target_os = "linux")]
-pub mod keyutils;
+pub(crate) mod keyutils;
 pub mod memory;
 #[cfg(target_os = "linux")]
-pub mod secret_service;
+pub(crate) mod secret_service;
 
 /// One login: what a credential helper's `get` returns.
 #[derive(Clone, Debug)]

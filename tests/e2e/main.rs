@@ -2,6 +2,10 @@
 //! Docker engine, registries and keyrings that tests/run.sh starts (see tests/env.sh).
 //! Each module is one area; run one with `./tests/run.sh -E 'test(/^push::/)'`.
 
+// The crate's `unreachable_pub` lint is for the library's API; a test binary's helpers are
+// `pub` only to be shared between its modules.
+#![allow(unreachable_pub)]
+
 #[macro_use]
 mod common;
 

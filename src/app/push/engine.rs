@@ -11,10 +11,10 @@ use futures::stream::BoxStream;
 use std::future::Future;
 
 /// The raw progress messages of a push, in chunks as they arrive (not split into lines).
-pub type PushStream = BoxStream<'static, Result<Bytes, Error>>;
+pub(crate) type PushStream = BoxStream<'static, Result<Bytes, Error>>;
 
 /// What the orchestration asks of a container engine.
-pub trait Engine: Send + Sync + 'static {
+pub(crate) trait Engine: Send + Sync + 'static {
     /// Start pushing `name:tag` with `auth`. Dropping the stream must cancel the push.
     fn push(
         &self,

@@ -6,13 +6,13 @@
 //! [`progress`] the live progress on stderr. This file wires them to the daemon, the
 //! credentials and the command line.
 
-pub mod engine;
-pub mod orchestrate;
-pub mod plan;
-pub mod progress;
-pub mod report;
+pub(crate) mod engine;
+pub(crate) mod orchestrate;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod report;
 
-pub use plan::{Plan, plan};
+pub(crate) use plan::{Plan, plan};
 
 use crate::app::cancel;
 use crate::app::cli::PushArgs;
@@ -26,7 +26,7 @@ use progress::{Reporter, reporter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
+pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
     let source = args.source.as_deref().unwrap_or_default();
     let plan = plan(source, &args.targets, &args.tags)?;
     let deadline = Deadline::after(args.timeout);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// How one run behaves, taken from the command line once.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub verify: VerifyMode,
     /// Attempts after a transient failure, per target, for the push and for the verification.
     pub retries: u32,
@@ -35,11 +35,11 @@ pub struct Policy {
 
 /// The overall `--timeout`, counted from the start of the command.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(Option<(tokio::time::Instant, Duration)>);
+pub(crate) struct Deadline(Option<(tokio::time::Instant, Duration)>);
 
 impl Deadline {
     /// A deadline `timeout` from now; none for `None` or zero.
-    pub fn after(timeout: Option<Duration>) -> Deadline {
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
         Deadline(
             timeout
                 .filter(|t| !t.is_zero())
@@ -48,7 +48,7 @@ impl Deadline {
     }
 
     /// Resolves when the deadline passes; never, without one.
-    pub async fn reached(self) {
+    pub(crate) async fn reached(self) {
         match self.0 {
             Some((at, _)) => tokio::time::sleep_until(at).await,
             None => std::future::pending().await,
@@ -56,7 +56,7 @@ impl Deadline {
     }
 
     /// `timed out after 10m`
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         format!(
             "timed out after {}",
             duration::display(self.0.map(|(_, t)| t).unwrap_or_default())
@@ -65,7 +65,7 @@ impl Deadline {
 }
 
 /// What was decided before the first upload: the plan, the source image, the credentials.
-pub struct Job {
+pub(crate) struct Job {
     pub plan: Plan,
     pub image_id: String,
     /// Credentials by registry key; every target's `auth_key()` has an entry.
@@ -74,7 +74,7 @@ pub struct Job {
 
 /// Push every target of `job`. Returns the result document (complete even when the run was cut
 /// short by `cancelled` or the deadline) and the run's outcome.
-pub async fn push_all<E: Engine>(
+pub(crate) async fn push_all<E: Engine>(
     engine: Arc<E>,
     job: Job,
     policy: &Policy,

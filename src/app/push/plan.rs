@@ -6,7 +6,7 @@ use crate::protocol::reference::{Reference, looks_like_image_id, validate_tag};
 
 /// What will be pushed, decided before the daemon is touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// SOURCE as the user wrote it (the daemon resolves names and IDs itself).
     pub source: String,
     /// Target references grouped by repository, in the order given. In each group the first
@@ -15,13 +15,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn targets(&self) -> impl Iterator<Item = &Reference> {
+    pub(crate) fn targets(&self) -> impl Iterator<Item = &Reference> {
         self.groups.iter().flatten()
     }
 }
 
 /// Validate SOURCE, TARGETs and tags with docker's grammar and expand them into references.
-pub fn plan(source: &str, targets: &[String], tags: &[String]) -> Result<Plan, Error> {
+pub(crate) fn plan(source: &str, targets: &[String], tags: &[String]) -> Result<Plan, Error> {
     let bad = |e: crate::protocol::reference::RefError| Error::usage(e.to_string());
     if source.trim().is_empty() {
         return Err(Error::usage(

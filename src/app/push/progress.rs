@@ -14,7 +14,7 @@ const PLAIN_TOTAL_EVERY: Duration = Duration::from_secs(5);
 /// How often JSON output reports byte counts (state changes are always reported).
 const JSON_BYTES_EVERY: Duration = Duration::from_millis(500);
 
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     /// A message from the push stream; `changed` when a layer's state changed.
     fn event(&self, target: &str, ev: &Event, state: &PushState, changed: bool);
     /// A step outside the stream (tagging, verifying).
@@ -23,7 +23,7 @@ pub trait Reporter: Send + Sync {
     fn done(&self, target: &str, ok: bool, summary: &str);
 }
 
-pub fn reporter(mode: ProgressMode) -> Box<dyn Reporter> {
+pub(crate) fn reporter(mode: ProgressMode) -> Box<dyn Reporter> {
     let mode = match mode {
         ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
         ProgressMode::Auto => ProgressMode::Plain,
@@ -37,7 +37,7 @@ pub fn reporter(mode: ProgressMode) -> Box<dyn Reporter> {
     }
 }
 
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;

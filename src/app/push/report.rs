@@ -13,13 +13,13 @@ use serde::Serialize;
 /// (see [`TargetResult::verification`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Pushed,
     Failed,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Pushed => "pushed",
             Status::Failed => "failed",
@@ -28,14 +28,14 @@ impl Status {
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
-pub struct Layers {
+pub(crate) struct Layers {
     pub pushed: usize,
     pub existing: usize,
     pub mounted: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Verification {
+pub(crate) struct Verification {
     pub mode: VerifyMode,
     /// `None` when nothing was checked.
     pub ok: Option<bool>,
@@ -44,7 +44,7 @@ pub struct Verification {
 
 /// One target's outcome: the result document's `targets[]` entry.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetResult {
+pub(crate) struct TargetResult {
     pub reference: String,
     pub status: Status,
     pub digest: Option<String>,
@@ -63,7 +63,11 @@ pub struct TargetResult {
 
 impl TargetResult {
     /// A target not pushed (yet): failed, not verified, no error recorded.
-    pub fn new(reference: String, credential_source: &str, verify: VerifyMode) -> TargetResult {
+    pub(crate) fn new(
+        reference: String,
+        credential_source: &str,
+        verify: VerifyMode,
+    ) -> TargetResult {
         TargetResult {
             reference,
             status: Status::Failed,
@@ -84,12 +88,12 @@ impl TargetResult {
         }
     }
 
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.kind.is_none()
     }
 
     /// Record the failure, with the fix to suggest for `registry` when there is one.
-    pub fn fail(&mut self, e: Error, registry: &str) {
+    pub(crate) fn fail(&mut self, e: Error, registry: &str) {
         self.error = Some(match hint(e.kind, &e.message, registry) {
             Some(h) => format!("{}: {h}", e.message),
             None => e.message.clone(),
@@ -99,7 +103,7 @@ impl TargetResult {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PushResult {
+pub(crate) struct PushResult {
     pub source: String,
     pub image_id: String,
     pub targets: Vec<TargetResult>,
@@ -108,7 +112,7 @@ pub struct PushResult {
 impl PushResult {
     /// 0 when every target is pushed and verified; 7 when only some are; otherwise the kind of
     /// the first failure.
-    pub fn outcome(&self) -> Result<(), Error> {
+    pub(crate) fn outcome(&self) -> Result<(), Error> {
         let failed: Vec<&TargetResult> = self.targets.iter().filter(|t| !t.succeeded()).collect();
         let Some(first) = failed.first() else {
             return Ok(());
@@ -131,7 +135,7 @@ impl PushResult {
     }
 
     /// The references that completed and those that did not, for a run cut short.
-    pub fn split_completed(&self) -> (Vec<&str>, Vec<&str>) {
+    pub(crate) fn split_completed(&self) -> (Vec<&str>, Vec<&str>) {
         let names = |ok: bool| {
             self.targets
                 .iter()
@@ -145,7 +149,7 @@ impl PushResult {
 
 /// The text for stdout: `REFERENCE@DIGEST` lines with `quiet`, else the JSON document or the
 /// table.
-pub fn render(result: &PushResult, format: Format, quiet: bool) -> Result<String, Error> {
+pub(crate) fn render(result: &PushResult, format: Format, quiet: bool) -> Result<String, Error> {
     if quiet {
         let mut out = String::new();
         for t in result.targets.iter().filter(|t| t.status == Status::Pushed) {

@@ -15,21 +15,21 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::path::{Path, PathBuf};
 
-pub use crate::protocol::daemon_host::{Endpoint, HostError, TlsSettings, parse_host};
-pub use crate::protocol::plugin::GlobalFlags;
+pub(crate) use crate::protocol::daemon_host::{Endpoint, HostError, TlsSettings, parse_host};
+pub(crate) use crate::protocol::plugin::GlobalFlags;
 
 /// The context docker builds from flags and environment instead of reading it from disk.
-pub const DEFAULT_CONTEXT: &str = "default";
+pub(crate) const DEFAULT_CONTEXT: &str = "default";
 
 /// Where environment variables come from. The resolver treats an empty value as unset for every
 /// variable it reads, as docker does, so implementations may return `Some("")`.
-pub trait Env {
+pub(crate) trait Env {
     fn var(&self, name: &str) -> Option<String>;
 }
 
 /// The real process environment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl Env for ProcessEnv {
     /// Non-UTF-8 values read as unset.
@@ -58,7 +58,7 @@ where
 
 /// The daemon to use and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// `"default"` or the name of the context in use.
     pub context: String,
     pub endpoint: Endpoint,
@@ -71,7 +71,7 @@ pub struct Resolved {
 
 /// Why no daemon could be resolved. Each message is one line naming the problem and the fix.
 #[derive(Debug)]
-pub enum EndpointError {
+pub(crate) enum EndpointError {
     /// Both `--host` and `--context` were given.
     ConflictingOptions,
     /// The context has no `meta.json` in the config dir.
@@ -151,7 +151,7 @@ fn given(path: &Option<PathBuf>) -> Option<&PathBuf> {
 }
 
 /// Config dir: `--config` > `DOCKER_CONFIG` > `$HOME/.docker`.
-pub fn config_dir(flags: &GlobalFlags, env: &dyn Env) -> PathBuf {
+pub(crate) fn config_dir(flags: &GlobalFlags, env: &dyn Env) -> PathBuf {
     match given(&flags.config) {
         Some(dir) => dir.clone(),
         None => env_config_dir(env),
@@ -169,7 +169,7 @@ fn env_config_dir(env: &dyn Env) -> PathBuf {
 
 /// Pick the daemon as docker/cli does: `current_context` is config.json's `currentContext`
 /// (`None` when absent).
-pub fn resolve(
+pub(crate) fn resolve(
     flags: &GlobalFlags,
     env: &dyn Env,
     current_context: Option<&str>,

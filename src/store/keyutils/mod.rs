@@ -126,7 +126,7 @@ pub(crate) fn probe(opts: &StoreOptions) -> Result<(), StoreError> {
 
 /// Keys in the session keyring (and the persistent keyring), indexed on disk.
 #[derive(Debug)]
-pub struct KeyutilsStore {
+pub(crate) struct KeyutilsStore {
     store: Arc<KrStore>,
     /// Whether the kernel gave us a persistent keyring (for the fallback warning).
     persistent: bool,

@@ -88,9 +88,9 @@ use super::{Credential, CredentialStore, StoreError, StoreKind, StoreOptions};
 use crate::secret::Secret;
 
 /// Per-call D-Bus timeout used by [`probe`](super::probe).
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Per-call D-Bus timeout for a store opened for use.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The keyring-core service of every entry (item attribute `service`).
 const SERVICE: &str = "docker-pushx";
@@ -213,7 +213,7 @@ pub(crate) fn probe(opts: &StoreOptions) -> Result<(), StoreError> {
 }
 
 /// A connection to the Secret Service. Calls from several threads are serialised.
-pub struct SecretServiceStore {
+pub(crate) struct SecretServiceStore {
     worker: Worker,
 }
 
