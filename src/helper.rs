@@ -22,19 +22,11 @@ pub fn purpose(verb: Verb) -> Purpose {
 /// The helper's whole life: returns the process exit code.
 pub fn main() -> i32 {
     let mut out = std::io::stdout().lock();
-    // args_os: `env::args()` panics on an argument that is not UTF-8. Like every other usage
-    // error, the answer is one line on stdout and the protocol's exit 1.
-    let mut args = Vec::new();
-    for (i, arg) in std::env::args_os().skip(1).enumerate() {
-        match arg.into_string() {
-            Ok(arg) => args.push(arg),
-            Err(arg) => {
-                let shown = arg.to_string_lossy();
-                let e = format!("{NAME}: argument {} is not valid UTF-8: {shown:?}", i + 1);
-                return answer(&mut out, &e, 1);
-            }
-        }
-    }
+    // Like every other usage error, a bad argument is answered on stdout with exit 1.
+    let args = match crate::protocol::args::utf8(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(e) => return answer(&mut out, &format!("{NAME}: {e}"), 1),
+    };
     let usage = format!("Usage: {NAME} <store|get|erase|list|version>\n");
     let verb = match args.as_slice() {
         [a] if a == "--help" || a == "-h" => {

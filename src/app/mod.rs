@@ -18,18 +18,10 @@ use std::io::Write;
 
 /// The plugin's whole life: returns the process exit code.
 pub fn main() -> i32 {
-    // args_os: `env::args()` panics on an argument that is not UTF-8.
-    let mut args = Vec::new();
-    for (i, arg) in std::env::args_os().skip(1).enumerate() {
-        match arg.into_string() {
-            Ok(arg) => args.push(arg),
-            Err(arg) => {
-                let shown = arg.to_string_lossy();
-                let e = format!("argument {} is not valid UTF-8: {shown:?}", i + 1);
-                return report(&Error::usage(e));
-            }
-        }
-    }
+    let args = match crate::protocol::args::utf8(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(e) => return report(&Error::usage(e)),
+    };
     let invocation = match plugin::split_argv(&args) {
         Ok(i) => i,
         Err(e) => return report(&Error::usage(format!("{e} (see docker pushx --help)"))),

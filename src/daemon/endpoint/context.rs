@@ -633,20 +633,11 @@ mod tests {
             "\\u0000",
             "tcp://h:1",
         ];
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..20_000 {
-            let mut s = String::new();
-            for _ in 0..(state % 7) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                s.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            }
+        for s in crate::protocol::mixes(&pieces, 20_000) {
             let _ = parse_meta(&s);
             let _ = parse_meta(&format!(
                 "{{\"Endpoints\":{{\"docker\":{{\"Host\":{s}}}}}}}"
             ));
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         }
     }
 }
