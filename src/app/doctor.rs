@@ -20,7 +20,7 @@ pub(crate) async fn doctor(settings: &Settings) -> Result<(), Error> {
     };
     // A store that is not usable is a problem only when it is the one asked for: `auto`
     // needs just one of them.
-    let note = |line: String| println!("  -- {line}");
+    let note = |line: String| println!("  --  {line}");
     println!("daemon");
     match settings.endpoint() {
         Err(e) => say(false, e.message),

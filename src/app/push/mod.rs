@@ -29,7 +29,10 @@ use std::time::Duration;
 
 pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
     let source = args.source.as_deref().unwrap_or_default();
-    let plan = plan(source, &args.targets, &args.tags)?;
+    let plan = plan(source, &args.targets, &args.tags).map_err(|e| match misspelled(source) {
+        Some(c) => Error::new(e.kind, format!("{}; did you mean \"{c}\"?", e.message)),
+        None => e,
+    })?;
     let deadline = Deadline::after(args.timeout);
     let mut tags = Tags::default();
     // Before any push starts, a signal or the deadline simply ends the command.
@@ -136,10 +139,15 @@ async fn prepare(
     ))
 }
 
+/// The command SOURCE may be a misspelling of (`lgoin`: `login`).
+fn misspelled(source: &str) -> Option<String> {
+    let commands = crate::app::cli::command_names();
+    crate::app::cli::did_you_mean(source, &commands).map(String::from)
+}
+
 /// SOURCE is not a local image: say so, and name the command it may be a misspelling of.
 fn no_local_image(source: &str) -> Error {
-    let commands = crate::app::cli::command_names();
-    let message = match crate::app::cli::did_you_mean(source, &commands) {
+    let message = match misspelled(source) {
         Some(c) => {
             format!("no local image \"{source}\": did you mean \"{c}\"? (docker pushx {c} --help)")
         }
