@@ -126,9 +126,15 @@ fn verify_modes() {
         assert_eq!(v["mode"], mode);
         assert_eq!(v["ok"], want_ok, "{:?}", pushed.run);
     }
-    // --verify pull leaves the image pullable by digest on this daemon.
+    // --verify pull leaves the image pullable by digest on this daemon. The engine drops a
+    // repository's digest reference with its last tag, so the tag is kept here.
     let repo = unique("e2e/verify-pull-check");
-    let r = s.pushx(&["-q", s.image_name(), &format!("{reg}/{repo}")]);
+    let r = s.pushx(&[
+        "-q",
+        "--keep-tags",
+        s.image_name(),
+        &format!("{reg}/{repo}"),
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let line = r.stdout.trim();
     assert!(
