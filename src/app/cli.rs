@@ -1,7 +1,10 @@
 //! The command line: clap definitions only. What the values mean is decided in `settings`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
+
+/// The word docker's own CLI uses for help (`docker pushx help [COMMAND]`).
+pub(crate) const HELP: &str = "help";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +46,66 @@ pub(crate) enum Command {
     Doctor,
     /// Print the version.
     Version,
+}
+
+/// The names of the subcommands, and `help`.
+pub(crate) fn command_names() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .chain([HELP.to_string()])
+        .collect()
+}
+
+/// `docker pushx help [COMMAND]`, as docker's own `help` works: the arguments that print that
+/// help, or why the topic is unknown. `None` when `rest` is not a help request.
+pub(crate) fn help_request(
+    rest: &[String],
+    commands: &[String],
+) -> Option<Result<Vec<String>, String>> {
+    if rest.first().map(String::as_str) != Some(HELP) {
+        return None;
+    }
+    Some(match &rest[1..] {
+        [] => Ok(vec!["--help".into()]),
+        [topic] if topic == HELP => Ok(vec!["--help".into()]),
+        [topic] if commands.contains(topic) => Ok(vec![topic.clone(), "--help".into()]),
+        [topic] => Err(match did_you_mean(topic, commands) {
+            Some(c) => format!("unknown help topic \"{topic}\": did you mean \"{c}\"?"),
+            None => format!("unknown help topic \"{topic}\""),
+        }),
+        _ => Err("help takes one command name: docker pushx help [COMMAND]".into()),
+    })
+}
+
+/// The command `word` is probably a misspelling of: the first of `commands` one edit away.
+pub(crate) fn did_you_mean<'a>(word: &str, commands: &'a [String]) -> Option<&'a str> {
+    commands
+        .iter()
+        .find(|c| one_edit_apart(word, c))
+        .map(String::as_str)
+}
+
+/// Whether `a` becomes `b` by exactly one insertion, deletion, substitution or swap of two
+/// neighbouring characters (Damerau-Levenshtein distance 1).
+pub(crate) fn one_edit_apart(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Past the common prefix and suffix, what is left of each must be one edit.
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
+    match (a.len(), b.len()) {
+        (1, 1) | (0, 1) | (1, 0) => true,
+        (2, 2) => a[0] == b[1] && a[1] == b[0],
+        _ => false,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +198,10 @@ pub(crate) struct PushArgs {
     /// Give up on an attempt when no byte moves and no layer changes state for this long.
     #[arg(long, default_value = "2m", value_parser = duration, value_name = "DURATION")]
     pub stall_timeout: Duration,
+    /// Keep the target tags created for the push (by default they are removed afterwards;
+    /// tags that existed before are always kept).
+    #[arg(long)]
+    pub keep_tags: bool,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -170,4 +237,94 @@ pub(crate) enum ProgressMode {
 pub(crate) enum Format {
     Table,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        command_names()
+    }
+
+    #[test]
+    fn one_edit_apart_is_damerau_distance_one() {
+        for (a, b) in [
+            ("lgoin", "login"),  // swap
+            ("logn", "login"),   // deletion
+            ("loginn", "login"), // insertion
+            ("lagin", "login"),  // substitution
+            ("ogin", "login"),   // at the start
+            ("logi", "login"),   // at the end
+            ("doctr", "doctor"),
+            ("imoprt", "import"),
+            ("é", "e"),
+        ] {
+            assert!(one_edit_apart(a, b), "{a} {b}");
+            assert!(one_edit_apart(b, a), "{b} {a}");
+        }
+        for (a, b) in [
+            ("login", "login"), // no edit
+            ("lgion", "login"), // two swaps' worth
+            ("lg", "login"),
+            ("", "login"),
+            ("myapi", "login"),
+            ("nigol", "login"),
+            ("logout", "login"),
+            ("", ""),
+        ] {
+            assert!(!one_edit_apart(a, b), "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn suggestions_name_a_real_command() {
+        let n = names();
+        for c in [
+            "login",
+            "logout",
+            "logins",
+            "configure",
+            "import",
+            "doctor",
+            "version",
+            "help",
+        ] {
+            assert!(n.iter().any(|x| x == c), "{c} in {n:?}");
+        }
+        assert_eq!(did_you_mean("lgoin", &n), Some("login"));
+        assert_eq!(did_you_mean("doctr", &n), Some("doctor"));
+        assert_eq!(did_you_mean("logot", &n), Some("logout"));
+        assert_eq!(did_you_mean("myapi", &n), None);
+        assert_eq!(did_you_mean("myapi:1", &n), None);
+    }
+
+    #[test]
+    fn help_like_docker() {
+        let n = names();
+        let v = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(help_request(&v("help"), &n), Some(Ok(v("--help"))));
+        assert_eq!(
+            help_request(&v("help login"), &n),
+            Some(Ok(v("login --help")))
+        );
+        assert_eq!(
+            help_request(&v("help doctor"), &n),
+            Some(Ok(v("doctor --help")))
+        );
+        assert_eq!(help_request(&v("login"), &n), None);
+        assert_eq!(help_request(&v("myapi:1 help"), &n), None);
+        assert_eq!(
+            help_request(&v("help lgoin"), &n),
+            Some(Err(
+                "unknown help topic \"lgoin\": did you mean \"login\"?".into()
+            ))
+        );
+        assert!(matches!(help_request(&v("help nope"), &n), Some(Err(_))));
+        assert_eq!(help_request(&v("help help"), &n), Some(Ok(v("--help"))));
+        assert!(matches!(
+            help_request(&v("help login logout"), &n),
+            Some(Err(_))
+        ));
+    }
 }

@@ -85,6 +85,7 @@ pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error
         eprintln!("warning: {w}");
     }
     let mut moved = 0;
+    let mut would = 0;
     let mut failed = 0;
 
     for key in edit.config.plaintext_logins() {
@@ -112,6 +113,7 @@ pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error
         };
         let Some(s) = &store else {
             println!("would move {key} ({}) from config.json", cred.username);
+            would += 1;
             continue;
         };
         // The plaintext goes only once the keyring holds the secret.
@@ -159,7 +161,8 @@ pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error
                     };
                     match &store {
                         None => {
-                            println!("would copy {key} ({}) from helper {helper}", cred.username)
+                            println!("would copy {key} ({}) from helper {helper}", cred.username);
+                            would += 1;
                         }
                         Some(s) => match s.store(&cred) {
                             Ok(()) => {
@@ -188,9 +191,8 @@ pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error
     if !args.dry_run {
         edit.save()?;
     }
-    if moved == 0 && failed == 0 {
-        println!("nothing to import");
-    } else if !args.dry_run && moved > 0 && edit_needs_configure(settings) {
+    println!("{}", summary(args.dry_run, moved, would, failed));
+    if !args.dry_run && moved > 0 && edit_needs_configure(settings) {
         println!("run `docker pushx configure` so that plain docker finds these logins");
     }
     if failed > 0 {
@@ -202,8 +204,49 @@ pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error
     Ok(())
 }
 
+/// The last line of `import`: what it did, or with `--dry-run` what it would do.
+fn summary(dry_run: bool, moved: usize, would: usize, failed: usize) -> String {
+    let logins = |n: usize| format!("{n} login{}", if n == 1 { "" } else { "s" });
+    let failed = if failed > 0 {
+        format!(" ({} could not be read)", logins(failed))
+    } else {
+        String::new()
+    };
+    match (dry_run, moved, would) {
+        (true, _, 0) => format!("nothing to import; nothing changed{failed}"),
+        (true, _, n) => format!("would import {}; nothing changed{failed}", logins(n)),
+        (false, 0, _) if failed.is_empty() => "nothing to import".into(),
+        (false, n, _) => format!("imported {}", logins(n)),
+    }
+}
+
 fn edit_needs_configure(settings: &Settings) -> bool {
     config_file::load(&settings.config_path)
         .map(|c| c.creds_store() != Some(HELPER))
         .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_agrees_with_what_was_listed() {
+        assert_eq!(
+            summary(true, 0, 1, 0),
+            "would import 1 login; nothing changed"
+        );
+        assert_eq!(
+            summary(true, 0, 3, 0),
+            "would import 3 logins; nothing changed"
+        );
+        assert_eq!(summary(true, 0, 0, 0), "nothing to import; nothing changed");
+        assert_eq!(
+            summary(true, 0, 2, 1),
+            "would import 2 logins; nothing changed (1 login could not be read)"
+        );
+        assert_eq!(summary(false, 0, 0, 0), "nothing to import");
+        assert_eq!(summary(false, 2, 0, 0), "imported 2 logins");
+        assert_eq!(summary(false, 0, 0, 1), "imported 0 logins");
+    }
 }

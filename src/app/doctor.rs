@@ -4,10 +4,12 @@ use crate::app::configure::{HELPER, on_path};
 use crate::app::settings::Settings;
 use crate::credentials::keyring;
 use crate::daemon::{self, Daemon};
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::store::chain::Purpose;
 use crate::store::{self, StoreChoice, StoreKind};
 
+/// Prints one line per check; fails (exit 1) when any check found a problem, so that scripts
+/// and CI can run it as a gate.
 pub(crate) async fn doctor(settings: &Settings) -> Result<(), Error> {
     let mut problems = 0;
     let mut say = |ok: bool, line: String| {
@@ -16,6 +18,9 @@ pub(crate) async fn doctor(settings: &Settings) -> Result<(), Error> {
         }
         println!("{} {line}", if ok { "  ok " } else { "  !! " });
     };
+    // A store that is not usable is a problem only when it is the one asked for: `auto`
+    // needs just one of them.
+    let note = |line: String| println!("  --  {line}");
     println!("daemon");
     match settings.endpoint() {
         Err(e) => say(false, e.message),
@@ -48,8 +53,10 @@ pub(crate) async fn doctor(settings: &Settings) -> Result<(), Error> {
         &[]
     };
     for &k in kinds {
+        let chosen = settings.store == StoreChoice::Kind(k);
         match tokio::task::spawn_blocking(move || store::probe(k)).await {
             Ok(Ok(())) => say(true, format!("{k}: usable")),
+            Ok(Err(e)) if !chosen => note(crate::error::one_line(&e.to_string())),
             Ok(Err(e)) => say(false, crate::error::one_line(&e.to_string())),
             Err(e) => say(false, format!("{k}: {e}")),
         }
@@ -120,13 +127,12 @@ pub(crate) async fn doctor(settings: &Settings) -> Result<(), Error> {
                 .into(),
         ),
     }
-    println!(
-        "{}",
-        if problems == 0 {
-            "no problems found".to_string()
-        } else {
-            format!("{problems} problem(s) found")
-        }
-    );
-    Ok(())
+    if problems == 0 {
+        println!("no problems found");
+        return Ok(());
+    }
+    Err(Error::new(
+        Kind::Other,
+        format!("{problems} problem(s) found: see the lines marked !! above"),
+    ))
 }

@@ -44,6 +44,7 @@ pub(crate) async fn login(settings: &Settings, args: &LoginArgs) -> Result<(), E
     let store = tokio::task::spawn_blocking(move || keyring::open(choice, Purpose::Write))
         .await
         .map_err(|e| Error::other(e.to_string()))?;
+    store.first_usable().map_err(keyring::store_error)?;
 
     let auth = RegistryAuth {
         username: Some(username.clone()),
@@ -151,6 +152,8 @@ pub(crate) async fn logout(args: &LogoutArgs) -> Result<(), Error> {
             variants.push(format!("https://{k}"));
         }
         let stores = keyring::open(choice, Purpose::Read);
+        // "Not logged in" would be a guess when no store can be looked in.
+        stores.first_usable().map_err(keyring::store_error)?;
         let mut removed = Vec::new();
         for v in &variants {
             let from = stores.erase_each(v).map_err(keyring::store_error)?;
@@ -175,9 +178,10 @@ pub(crate) async fn logins(args: &LoginsArgs) -> Result<(), Error> {
     let choice = keyring::choice(None)?;
     let rows =
         tokio::task::spawn_blocking(move || -> Result<Vec<(String, String, String)>, Error> {
-            let each = keyring::open(choice, Purpose::Read)
-                .list_each()
-                .map_err(keyring::store_error)?;
+            let stores = keyring::open(choice, Purpose::Read);
+            // An empty table would claim there are no logins.
+            stores.first_usable().map_err(keyring::store_error)?;
+            let each = stores.list_each().map_err(keyring::store_error)?;
             Ok(each
                 .into_iter()
                 .flat_map(|(kind, list)| {

@@ -60,6 +60,18 @@ fn run_cli(rest: Vec<String>) -> i32 {
 
 /// Parse the plugin's own arguments. `Ok(None)` when help or the version was printed.
 fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
+    let commands = cli::command_names();
+    let rest = match cli::help_request(&rest, &commands) {
+        None => rest,
+        Some(Ok(args)) => args,
+        Some(Err(e)) => return Err(Error::usage(format!("{e} (see docker pushx --help)"))),
+    };
+    // A misspelled command is taken for SOURCE; when that fails to parse, name the command.
+    let suggestion = rest
+        .first()
+        .and_then(|w| cli::did_you_mean(w, &commands))
+        .map(|c| format!("; did you mean \"{c}\"?"))
+        .unwrap_or_default();
     match Cli::try_parse_from(std::iter::once("docker pushx".to_string()).chain(rest)) {
         Ok(cli) => Ok(Some(cli)),
         Err(e)
@@ -82,7 +94,9 @@ fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
                 .collect::<Vec<_>>()
                 .join(" ");
             let first = first.trim_start_matches("error: ").to_string();
-            Err(Error::usage(format!("{first} (see docker pushx --help)")))
+            Err(Error::usage(format!(
+                "{first}{suggestion} (see docker pushx --help)"
+            )))
         }
     }
 }

@@ -117,6 +117,30 @@ impl Daemon {
             .map_err(|e| daemon_error(&self.address, e))
     }
 
+    /// The names (`RepoTags`) the image `id` carries, as the daemon lists them.
+    pub(crate) async fn image_tags(&self, id: &str) -> Result<Vec<String>, Error> {
+        self.docker
+            .inspect_image(id)
+            .await
+            .map(|img| img.repo_tags.unwrap_or_default())
+            .map_err(|e| daemon_error(&self.address, e))
+    }
+
+    /// `DELETE /images/{name}?noprune=true`: remove the tag `name` (`repo:tag`). Never give it
+    /// an image ID (that deletes the image) nor an image's last name: the daemon then deletes
+    /// the image too. `noprune` keeps untagged parent images.
+    pub(crate) async fn untag(&self, name: &str) -> Result<(), Error> {
+        if crate::protocol::reference::looks_like_image_id(name) {
+            return Err(Error::other(format!(
+                "refusing to delete the image {name}: only tags are removed"
+            )));
+        }
+        let q = format!("/images/{}?noprune=true", urlencode(name));
+        self.raw(Method::DELETE, &q, None, empty_body())
+            .await
+            .map(drop)
+    }
+
     /// Whether the daemon keeps images in containerd's store (Engine 29's default).
     pub(crate) async fn image_store(&self) -> Result<&'static str, Error> {
         let info = self

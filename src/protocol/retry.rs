@@ -12,7 +12,8 @@ pub(crate) fn is_transient(kind: Kind, message: &str) -> bool {
     if matches!(
         kind,
         Kind::Auth | Kind::NotFound | Kind::Usage | Kind::Interrupted | Kind::Verify
-    ) {
+    ) || crate::protocol::classify::is_permanent(message)
+    {
         return false;
     }
     let m = message.to_ascii_lowercase();

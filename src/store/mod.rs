@@ -105,7 +105,9 @@ impl FromStr for StoreChoice {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be used here at all (no session bus, locked collection, no session
-    /// keyring, ...). `fix` tells the user what to do.
+    /// keyring, ...). `reason` starts with a few words that stand alone (its
+    /// [`brief`](StoreError::brief)), details follow in parentheses; `fix` tells the user
+    /// what to do.
     #[error("{store} is not usable: {reason}; {fix}")]
     Unavailable {
         store: StoreKind,
@@ -116,13 +118,41 @@ pub enum StoreError {
     #[error("{store}: {message}")]
     Backend { store: StoreKind, message: String },
     /// A [`chain::StoreChain`] found no usable store: one `Unavailable` per store
-    /// tried, in the order tried.
-    #[error("no credential store is usable:{}", tried_lines(.tried))]
+    /// tried, in the order tried. Shown as one short line: each store's brief reason, then
+    /// the ways out (`doctor` shows each store's full reason and fix).
+    #[error("no credential store is usable ({}): {}", briefs(.tried), none_usable_fix(.tried))]
     NoneUsable { tried: Vec<StoreError> },
 }
 
-fn tried_lines(tried: &[StoreError]) -> String {
-    tried.iter().map(|e| format!("\n  {e}")).collect()
+fn briefs(tried: &[StoreError]) -> String {
+    tried
+        .iter()
+        .map(|e| match e.store() {
+            Some(store) => format!("{store}: {}", e.brief()),
+            None => e.brief(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What to do when no store is usable, for the stores that were tried. `DOCKER_AUTH_CONFIG`
+/// is the way for a machine with no keyring at all (a CI job): pushes read logins from it.
+fn none_usable_fix(tried: &[StoreError]) -> String {
+    let tried_kind = |k: StoreKind| tried.iter().any(|e| e.store() == Some(k));
+    let mut ways = Vec::new();
+    if tried_kind(StoreKind::SecretService) {
+        ways.push("use a desktop keyring");
+    }
+    if tried_kind(StoreKind::Keyutils) {
+        ways.push("run under `keyctl session -`");
+    }
+    ways.push("in CI set DOCKER_AUTH_CONFIG");
+    let last = ways.pop().unwrap_or_default();
+    if ways.is_empty() {
+        last.to_string()
+    } else {
+        format!("{}, or {last}", ways.join(", "))
+    }
 }
 
 impl StoreError {
@@ -133,6 +163,21 @@ impl StoreError {
                 Some(*store)
             }
             StoreError::NoneUsable { .. } => None,
+        }
+    }
+
+    /// A few words on what failed: an unusable store's reason up to its details in
+    /// parentheses, else the whole message.
+    pub fn brief(&self) -> String {
+        match self {
+            StoreError::Unavailable { reason, .. } => reason
+                .split(" (")
+                .next()
+                .unwrap_or(reason)
+                .trim()
+                .to_string(),
+            StoreError::Backend { message, .. } => message.clone(),
+            StoreError::NoneUsable { tried } => briefs(tried),
         }
     }
 
@@ -301,11 +346,53 @@ mod tests {
         };
         assert_eq!(
             both.to_string(),
-            "no credential store is usable:\n  secret-service is not usable: the default \
-             collection is locked; unlock it\n  keyutils is not usable: r; f"
+            "no credential store is usable (secret-service: the default collection is locked; \
+             keyutils: r): use a desktop keyring, run under `keyctl session -`, or \
+             in CI set DOCKER_AUTH_CONFIG"
         );
         assert!(both.is_unavailable());
         assert_eq!(both.store(), None);
+    }
+
+    #[test]
+    fn none_usable_is_one_short_line_with_the_ways_out() {
+        // The reasons as the backends give them when there is neither a bus nor a session
+        // keyring: the line stays short however long their details are.
+        let tried = vec![
+            StoreError::Unavailable {
+                store: StoreKind::SecretService,
+                reason: "no D-Bus session bus (unix:path=/run/user/1000/bus: No such file or \
+                         directory (os error 2))"
+                    .into(),
+                fix: "run inside a desktop session or `dbus-run-session -- ...`".into(),
+            },
+            StoreError::Unavailable {
+                store: StoreKind::Keyutils,
+                reason: "no session keyring of its own (only the user-session fallback, as in \
+                         containers, CI jobs and cron, where stored keys cannot be found again)"
+                    .into(),
+                fix: "run inside `keyctl session -`".into(),
+            },
+        ];
+        let text = StoreError::NoneUsable { tried }.to_string();
+        assert_eq!(
+            text,
+            "no credential store is usable (secret-service: no D-Bus session bus; keyutils: no \
+             session keyring of its own): use a desktop keyring, run under `keyctl \
+             session -`, or in CI set DOCKER_AUTH_CONFIG"
+        );
+        assert!(text.len() < 200, "{} characters", text.len());
+        let one = StoreError::NoneUsable {
+            tried: vec![StoreError::Unavailable {
+                store: StoreKind::Memory,
+                reason: "gone".into(),
+                fix: "f".into(),
+            }],
+        };
+        assert_eq!(
+            one.to_string(),
+            "no credential store is usable (memory: gone): in CI set DOCKER_AUTH_CONFIG"
+        );
     }
 
     #[test]

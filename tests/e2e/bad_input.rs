@@ -92,7 +92,7 @@ fn no_daemon_at_the_socket_exits_6() {
     ]));
     assert_eq!(r.code, 0, "{r:?}");
     let r = run(cfg.pushx().args(["-H", "ssh://me@host", "pushx", "doctor"]));
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 1, "doctor found a problem: {r:?}");
     assert!(
         r.stdout.contains("ssh"),
         "doctor names the endpoint problem: {r:?}"
@@ -167,4 +167,75 @@ fn a_malformed_config_json_is_refused_and_left_alone() {
     assert_one_line_error(&r);
     assert!(r.stderr.contains("config.json"), "{r:?}");
     assert_eq!(std::fs::read(cfg.file()).unwrap(), b"{\"auths\": {");
+}
+
+#[test]
+fn help_works_like_dockers() {
+    let cfg = Config::new();
+    for (args, says) in [
+        (&["help"][..], "Usage: docker pushx [OPTIONS] <SOURCE>"),
+        (&["help", "login"][..], "Usage: docker pushx login"),
+        (&["help", "doctor"][..], "Usage: docker pushx doctor"),
+    ] {
+        // No daemon is needed to print help.
+        let r = run(cfg
+            .pushx()
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .args(args));
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert!(r.stdout.contains(says), "{args:?}: {r:?}");
+        assert!(r.stderr.is_empty(), "{args:?}: {r:?}");
+    }
+    // Through the docker CLI and its plugin protocol.
+    for (args, says) in [
+        (&["pushx", "help", "login"][..], "Usage: docker pushx login"),
+        (&["pushx", "help"][..], "Usage: docker pushx [OPTIONS]"),
+        (&["help", "pushx"][..], "Usage: docker pushx [OPTIONS]"),
+        (
+            &["pushx", "login", "--help"][..],
+            "Usage: docker pushx login",
+        ),
+    ] {
+        let r = run(cfg.docker().args(args));
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert!(r.stdout.contains(says), "{args:?}: {r:?}");
+    }
+    let r = run(cfg.pushx().args(["help", "lgoin"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("did you mean \"login\"?"), "{r:?}");
+}
+
+#[test]
+fn a_misspelled_command_is_named() {
+    let cfg = Config::new();
+    // Taken for SOURCE with no target, or with a flag only the command has: usage errors.
+    for args in [
+        &["lgoin"][..],
+        &["doctr"][..],
+        &["lgoin", "reg.example", "-u", "me"][..],
+    ] {
+        let r = run(cfg
+            .pushx()
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .args(args));
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert_one_line_error(&r);
+        assert!(r.stderr.contains("did you mean \""), "{args:?}: {r:?}");
+    }
+    // With a target, SOURCE is looked up first: no such image (exit 4), and the hint.
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let r = run(cfg.pushx().args(["lgoin", &format!("{reg}/e2e/x")]));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(
+        r.stderr
+            .contains("no local image \"lgoin\": did you mean \"login\"?"),
+        "{r:?}"
+    );
+    // A name that is no command's misspelling gets the usual advice.
+    let r = run(cfg
+        .pushx()
+        .args(["no-such-image-here:1", &format!("{reg}/e2e/x")]));
+    assert!(!r.stderr.contains("did you mean"), "{r:?}");
 }

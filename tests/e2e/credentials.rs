@@ -348,6 +348,13 @@ fn import_moves_plaintext_logins_into_the_keyring() {
     let r = run(cfg.pushx().args(["import", "--dry-run"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&format!("would move {key}")), "{r:?}");
+    // The summary agrees with what the dry run listed.
+    assert!(
+        r.stdout
+            .ends_with("would import 1 login; nothing changed\n"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("nothing to import"), "{r:?}");
     assert_eq!(
         std::fs::read(cfg.file()).unwrap(),
         before,
@@ -358,6 +365,7 @@ fn import_moves_plaintext_logins_into_the_keyring() {
     let r = run(cfg.pushx().args(["import"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(&format!("moved {key}")), "{r:?}");
+    assert!(r.stdout.contains("imported 1 login"), "{r:?}");
     let after: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.file()).unwrap()).unwrap();
     assert_eq!(
@@ -609,7 +617,10 @@ fn doctor_reports_stores_and_plaintext_logins() {
     let cfg = Config::new();
     cfg.write(&serde_json::json!({"auths": {"plain.example": {"auth": "dTpw"}}, "credHelpers": {"x.example": "nosuchhelper"}}));
     let r = run(cfg.pushx().arg("doctor"));
-    assert_eq!(r.code, 0, "{r:?}");
+    // The plaintext login and the missing helper are problems: exit 1, said last.
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("problem(s) found"), "{r:?}");
     for want in [
         "API version",
         "secret-service: usable",
@@ -662,4 +673,81 @@ fn import_copies_logins_from_another_helper() {
         r.stdout.contains("\"Secret\":\"s>?~\""),
         "pushx's helper returns the copied login: {r:?}"
     );
+}
+
+/// `args` run by the plugin with no usable store: no D-Bus session bus, and the user-session
+/// keyring joined as the session keyring (what a process without a session of its own has,
+/// as in containers and CI jobs). keyctl's "Joined session keyring" note is kept off stderr.
+fn without_any_store(cfg: &Config, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let script = r#"exec 3>&2 2>/dev/null; exec keyctl session "_uid_ses.$(id -u)" sh -c 'exec 2>&3 3>&-; exec "$@"' sh "$@""#;
+    let mut c = std::process::Command::new("sh");
+    c.env("DOCKER_CONFIG", cfg.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env_remove("DOCKER_AUTH_CONFIG")
+        .args(["-c", script, "sh", program])
+        .args(args);
+    run_with_stdin(&mut c, stdin)
+}
+
+#[test]
+fn no_usable_store_is_an_error_with_the_reasons_and_the_ways_out() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    need!("PUSHX_TEST_KEYUTILS");
+    let cfg = Config::new();
+    let check = |what: &str, r: &Run| {
+        assert_eq!(r.code, 1, "{what}: {r:?}");
+        assert!(r.stdout.is_empty(), "{what}: nothing on stdout: {r:?}");
+        assert_one_line_error(r);
+        let line = r.stderr.trim();
+        for want in [
+            "no credential store is usable",
+            "secret-service: no D-Bus session bus",
+            "keyutils: no session keyring of its own",
+            "`keyctl session -`",
+            "DOCKER_AUTH_CONFIG",
+        ] {
+            assert!(line.contains(want), "{what}: missing {want:?}: {r:?}");
+        }
+        let message = line.trim_start_matches("docker pushx: ");
+        assert!(
+            message.len() < 200,
+            "{what}: {} characters: {r:?}",
+            message.len()
+        );
+    };
+    check(
+        "logins",
+        &without_any_store(&cfg, PLUGIN, &["logins"], None),
+    );
+    check(
+        "logins --format json",
+        &without_any_store(&cfg, PLUGIN, &["logins", "--format", "json"], None),
+    );
+    check(
+        "logout",
+        &without_any_store(&cfg, PLUGIN, &["logout", &reg], None),
+    );
+    // A login that cannot be kept fails before the registry is asked.
+    check(
+        "login",
+        &without_any_store(
+            &cfg,
+            PLUGIN,
+            &["login", "127.0.0.1:1", "-u", "u", "--password-stdin"],
+            Some(b"pw"),
+        ),
+    );
+    // The helper says the same, on stdout as the protocol wants.
+    let r = without_any_store(
+        &cfg,
+        HELPER,
+        &["store"],
+        Some(br#"{"ServerURL":"x.example","Username":"u","Secret":"s"}"#),
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.starts_with("no credential store is usable ("),
+        "{r:?}"
+    );
+    assert!(r.stdout.trim().len() < 200, "{r:?}");
 }

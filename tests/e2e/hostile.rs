@@ -462,6 +462,51 @@ fn hostile_inputs() {
                 "argument 2 is not valid UTF-8",
             )
         },
+        // Misspelled commands and help topics.
+        case(
+            "a misspelled command",
+            &["lgoin"],
+            2,
+            "did you mean \"login\"?",
+        ),
+        case(
+            "a misspelled command with a target",
+            &["lgoin", &t],
+            4,
+            "did you mean \"login\"?",
+        ),
+        case(
+            "an unknown help topic",
+            &["help", "lgoin"],
+            2,
+            "did you mean",
+        ),
+        // No usable store: said, never "not logged in" or an empty table.
+        Case {
+            env: vec![
+                (
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    "unix:path=/nonexistent/bus".into(),
+                ),
+                ("PUSHX_CREDENTIAL_STORE", "secret-service".into()),
+            ],
+            ..case("logins with no usable store", &["logins"], 1, "not usable")
+        },
+        Case {
+            env: vec![
+                (
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    "unix:path=/nonexistent/bus".into(),
+                ),
+                ("PUSHX_CREDENTIAL_STORE", "secret-service".into()),
+            ],
+            ..case(
+                "logout with no usable store",
+                &["logout", &auth_reg],
+                1,
+                "not usable",
+            )
+        },
         case(
             "logins with a bad format",
             &["logins", "--format", "yaml"],

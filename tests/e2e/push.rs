@@ -126,9 +126,15 @@ fn verify_modes() {
         assert_eq!(v["mode"], mode);
         assert_eq!(v["ok"], want_ok, "{:?}", pushed.run);
     }
-    // --verify pull leaves the image pullable by digest on this daemon.
+    // --verify pull leaves the image pullable by digest on this daemon. The engine drops a
+    // repository's digest reference with its last tag, so the tag is kept here.
     let repo = unique("e2e/verify-pull-check");
-    let r = s.pushx(&["-q", s.image_name(), &format!("{reg}/{repo}")]);
+    let r = s.pushx(&[
+        "-q",
+        "--keep-tags",
+        s.image_name(),
+        &format!("{reg}/{repo}"),
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let line = r.stdout.trim();
     assert!(
@@ -397,4 +403,86 @@ fn partial_failure_exits_7_and_reports_each_target() {
         "{r:?}"
     );
     assert_one_line_error(r);
+}
+
+/// Whether the engine has an image or tag called `name`.
+fn exists_locally(name: &str) -> bool {
+    let r =
+        run(std::process::Command::new("docker").args(["image", "inspect", "-f", "{{.Id}}", name]));
+    r.code == 0
+}
+
+#[test]
+fn tags_made_only_to_push_are_removed_afterwards() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let down = need!("PUSHX_TEST_DOWN_REGISTRY");
+    let s = Scenario::new().random_image(10_000);
+    let src = s.image_name().to_string();
+    let (ra, rb) = (unique("e2e/untag-a"), unique("e2e/untag-b"));
+    let (a, b) = (format!("{reg}/{ra}:1"), format!("{reg}/{rb}:1"));
+    let r = s.pushx(&["--format", "json", "--progress", "quiet", &src, &a, &b]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    for (i, (name, repo)) in [(&a, &ra), (&b, &rb)].into_iter().enumerate() {
+        assert!(!exists_locally(name), "{name} was removed: {r:?}");
+        assert_eq!(
+            held_digest(&reg, repo, "1").as_deref(),
+            target(&doc, i)["digest"].as_str(),
+            "{name} landed"
+        );
+    }
+    assert!(exists_locally(&src), "the source stays");
+
+    // --keep-tags keeps them; a tag the user had before the run is always kept.
+    let c = format!("{reg}/{}:1", unique("e2e/untag-c"));
+    let r = s.pushx(&["--progress", "quiet", "--keep-tags", &src, &c]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(exists_locally(&c), "--keep-tags: {r:?}");
+    let e = format!("{reg}/{}:1", unique("e2e/untag-e"));
+    let r = s.pushx(&["--progress", "quiet", &src, &c, &e]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        exists_locally(&c),
+        "a tag that existed before the run stays: {r:?}"
+    );
+    assert!(!exists_locally(&e), "{r:?}");
+
+    // A failed push removes its tags too.
+    let f = format!("{down}/{}:1", unique("e2e/untag-f"));
+    let r = s.pushx(&["--progress", "quiet", "--retries", "0", &src, &f]);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(!exists_locally(&f), "{r:?}");
+    assert!(exists_locally(&src));
+    let _ = run(std::process::Command::new("docker").args(["rmi", &c]));
+}
+
+#[test]
+fn a_host_that_does_not_exist_fails_at_once_with_a_spelling_hint() {
+    need!("PUSHX_TEST_REGISTRY");
+    // RFC 6761: no name under .invalid resolves; the engine's resolver answers NXDOMAIN.
+    let s = Scenario::new().random_image(1_000);
+    let started = std::time::Instant::now();
+    let r = s.pushx(&[
+        "--format",
+        "json",
+        "--progress",
+        "quiet",
+        "--retry-delay",
+        "5s",
+        s.image_name(),
+        "reg.pushx-test.invalid/x:1",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(r.code, 6, "{r:?}");
+    let t = &r.json()["targets"][0];
+    assert_eq!(t["attempts"], 1, "not retried: {r:?}");
+    let error = t["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no such host"), "{r:?}");
+    assert!(error.contains("check the spelling"), "{r:?}");
+    // A retry would wait at least 3.75 s first.
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "took {took:?}: {r:?}"
+    );
+    assert!(!exists_locally("reg.pushx-test.invalid/x:1"), "{r:?}");
 }

@@ -25,19 +25,31 @@ use orchestrate::{Deadline, Job, Policy, push_all};
 use progress::{Reporter, reporter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Error> {
     let source = args.source.as_deref().unwrap_or_default();
-    let plan = plan(source, &args.targets, &args.tags)?;
+    let plan = plan(source, &args.targets, &args.tags).map_err(|e| match misspelled(source) {
+        Some(c) => Error::new(e.kind, format!("{}; did you mean \"{c}\"?", e.message)),
+        None => e,
+    })?;
     let deadline = Deadline::after(args.timeout);
+    let mut tags = Tags::default();
     // Before any push starts, a signal or the deadline simply ends the command.
-    let (daemon, job) = tokio::select! {
-        r = prepare(settings, plan) => r?,
-        _ = cancel::requested() => return Err(Error::new(Kind::Interrupted, "interrupted before any push started")),
-        _ = deadline.reached() => return Err(Error::new(
+    let prepared = tokio::select! {
+        r = prepare(settings, plan, &mut tags) => r,
+        _ = cancel::requested() => Err(Error::new(Kind::Interrupted, "interrupted before any push started")),
+        _ = deadline.reached() => Err(Error::new(
             Kind::Unreachable,
             format!("{} before any push started (connecting to the daemon, tagging)", deadline.label()),
         )),
+    };
+    let (daemon, job) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            tags.clean_up(args.keep_tags).await;
+            return Err(e);
+        }
     };
     let policy = Policy {
         verify: args.verify,
@@ -56,6 +68,8 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         cancel::requested(),
     )
     .await;
+    // Pushed, failed or interrupted: the names made only to push go either way.
+    tags.clean_up(args.keep_tags).await;
     print(&report::render(&result, args.format, args.quiet)?);
     outcome
 }
@@ -70,28 +84,36 @@ fn print(out: &str) {
 }
 
 /// Connect, find the source, tag every target and find credentials: everything that can fail
-/// before a byte is uploaded.
-async fn prepare(settings: &Settings, plan: Plan) -> Result<(Arc<Daemon>, Job), Error> {
+/// before a byte is uploaded. The tags it creates are recorded in `tags` as it goes, so that
+/// they can be removed even when this is cut short.
+async fn prepare(
+    settings: &Settings,
+    plan: Plan,
+    tags: &mut Tags,
+) -> Result<(Arc<Daemon>, Job), Error> {
     let daemon = Arc::new(Daemon::connect(settings.endpoint()?).await?);
     tracing::debug!(address = %daemon.address, api = daemon.api_version(), "connected to the daemon");
-    let image_id = daemon.image_id(&plan.source).await?.ok_or_else(|| {
-        Error::new(
-            Kind::NotFound,
-            format!(
-                "no local image \"{}\": build or pull it first (docker images lists what is there)",
-                plan.source
-            ),
-        )
-    })?;
+    let image_id = daemon
+        .image_id(&plan.source)
+        .await?
+        .ok_or_else(|| no_local_image(&plan.source))?;
+    tags.daemon = Some((daemon.clone(), image_id.clone()));
     // Tag first, so that a refused name fails before anything is uploaded.
     let source_full = Reference::parse(&plan.source).ok().map(|r| r.to_string());
     for t in plan.targets() {
-        if Some(t.to_string()) != source_full {
-            daemon
-                .tag(&plan.source, &t.name(), t.tag_or_latest())
-                .await
-                .map_err(|e| e.context(format!("tagging {t}")))?;
+        if Some(t.to_string()) == source_full {
+            continue;
         }
+        let name = format!("{}:{}", t.name(), t.tag_or_latest());
+        // A name the user already had is theirs: it stays, whatever happens.
+        if daemon.image_id(&name).await?.is_none() {
+            // Recorded before the call: a tag request cut short may still land.
+            tags.created.push(name.clone());
+        }
+        daemon
+            .tag(&plan.source, &t.name(), t.tag_or_latest())
+            .await
+            .map_err(|e| e.context(format!("tagging {t}")))?;
     }
     // Credentials once per registry; keyrings and helpers block, so off the async threads.
     let mut creds: BTreeMap<String, Found> = BTreeMap::new();
@@ -115,4 +137,153 @@ async fn prepare(settings: &Settings, plan: Plan) -> Result<(Arc<Daemon>, Job), 
             creds,
         },
     ))
+}
+
+/// The command SOURCE may be a misspelling of (`lgoin`: `login`).
+fn misspelled(source: &str) -> Option<String> {
+    let commands = crate::app::cli::command_names();
+    crate::app::cli::did_you_mean(source, &commands).map(String::from)
+}
+
+/// SOURCE is not a local image: say so, and name the command it may be a misspelling of.
+fn no_local_image(source: &str) -> Error {
+    let message = match misspelled(source) {
+        Some(c) => {
+            format!("no local image \"{source}\": did you mean \"{c}\"? (docker pushx {c} --help)")
+        }
+        None => format!(
+            "no local image \"{source}\": build or pull it first (docker images lists what is there)"
+        ),
+    };
+    Error::new(Kind::NotFound, message)
+}
+
+/// How long removing the created tags may take: it must not hold up an interrupted run.
+const CLEAN_UP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The target tags this run created (names that did not exist before it), to be removed when
+/// the push is over. Removing one only untags: the image and its layers stay.
+#[derive(Default)]
+struct Tags {
+    /// The daemon and SOURCE's image ID, once known.
+    daemon: Option<(Arc<Daemon>, String)>,
+    created: Vec<String>,
+}
+
+impl Tags {
+    /// Untag what was created, unless `keep`. A name is kept when it no longer points at
+    /// SOURCE's image (someone moved it meanwhile), and one is kept when the image would
+    /// otherwise have no name left (SOURCE given as an untagged image ID): an image without a
+    /// tag is what `docker image prune` deletes. Failures are warnings: the push result stands.
+    async fn clean_up(self, keep: bool) {
+        let Some((daemon, image_id)) = self.daemon else {
+            return;
+        };
+        if keep || self.created.is_empty() {
+            return;
+        }
+        let work = remove_created(&daemon, &image_id, self.created);
+        if tokio::time::timeout(CLEAN_UP_TIMEOUT, work).await.is_err() {
+            eprintln!(
+                "warning: removing the tags created for the push took longer than {}s: \
+                 `docker images` may still list them",
+                CLEAN_UP_TIMEOUT.as_secs()
+            );
+        }
+    }
+}
+
+async fn remove_created(daemon: &Daemon, image_id: &str, created: Vec<String>) {
+    let mut ours = Vec::new();
+    for name in created {
+        match daemon.image_id(&name).await {
+            Ok(Some(id)) if id == image_id => ours.push(name),
+            Ok(_) => tracing::debug!(%name, "not removing the tag: it no longer names the source"),
+            Err(e) => eprintln!("warning: not removing the tag {name}: {e}"),
+        }
+    }
+    if ours.is_empty() {
+        return;
+    }
+    let names = match daemon.image_tags(image_id).await {
+        Ok(names) => names,
+        Err(e) => {
+            eprintln!("warning: not removing the tags created for the push: {e}");
+            return;
+        }
+    };
+    if let Some(kept) = last_name(&names, &ours) {
+        eprintln!("note: keeping the tag {kept}: the image has no other name");
+        ours.retain(|n| *n != kept);
+    }
+    for name in ours {
+        match daemon.untag(&name).await {
+            Ok(()) => tracing::debug!(%name, "removed the tag created for the push"),
+            Err(e) => eprintln!("warning: could not remove the tag {name}: {e}"),
+        }
+    }
+}
+
+/// When every name of the image (`names`, as the daemon lists them) is one of `removing`,
+/// the one to keep, so the image keeps a name; else `None`.
+fn last_name(names: &[String], removing: &[String]) -> Option<String> {
+    let canonical = |n: &str| Reference::parse(n).map_or_else(|_| n.to_string(), |r| r.to_string());
+    let removing: Vec<String> = removing.iter().map(|n| canonical(n)).collect();
+    let others = names.iter().any(|n| !removing.contains(&canonical(n)));
+    (!others).then(|| removing.last().cloned()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_image_keeps_a_name() {
+        // SOURCE by name: it keeps that one.
+        assert_eq!(
+            last_name(
+                &v(&["myapi:1", "reg:5000/a:1", "reg:5000/b:1"]),
+                &v(&["reg:5000/a:1", "reg:5000/b:1"])
+            ),
+            None
+        );
+        // SOURCE by ID, untagged: the last created name stays.
+        assert_eq!(
+            last_name(
+                &v(&["reg:5000/a:1", "reg:5000/b:1"]),
+                &v(&["reg:5000/a:1", "reg:5000/b:1"])
+            ),
+            Some("reg:5000/b:1".into())
+        );
+        // Docker Hub names are listed in their short form.
+        assert_eq!(
+            last_name(&v(&["me/app:1"]), &v(&["docker.io/me/app:1"])),
+            Some("docker.io/me/app:1".into())
+        );
+        assert_eq!(
+            last_name(&v(&["myapi:1", "me/app:1"]), &v(&["docker.io/me/app:1"])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_misspelled_command_is_named() {
+        let e = no_local_image("lgoin");
+        assert_eq!(e.kind, Kind::NotFound);
+        assert!(
+            e.message.contains("did you mean \"login\"?"),
+            "{}",
+            e.message
+        );
+        let e = no_local_image("myapi:1");
+        assert!(
+            e.message.contains("build or pull it first"),
+            "{}",
+            e.message
+        );
+    }
 }

@@ -107,7 +107,7 @@ fn key_error(err: KrError, doing: &str) -> StoreError {
              /proc/sys/kernel/keys/maxbytes and maxkeys; erase unused logins)"
         )),
         (Some(e @ (KeyError::AccessDenied | KeyError::PermissionDenied)), _) => unavailable(
-            format!("{doing}: the kernel refused access to the keyring ({e:?})"),
+            format!("the kernel refused access to the keyring ({doing}: {e:?})"),
         ),
         (Some(e), _) => backend(format!("{doing}: {e:?}")),
         // Never shown: these carry secret bytes (and print them in `Debug`).
@@ -211,13 +211,12 @@ impl KeyutilsStore {
     /// locates the index.
     pub(crate) fn open(opts: &StoreOptions) -> Result<Self, StoreError> {
         let session = KeyRing::from_special_id(KeyRingIdentifier::Session, false)
-            .map_err(|e| unavailable(format!("this process has no session keyring ({e:?})")))?;
+            .map_err(|e| unavailable(format!("no session keyring ({e:?})")))?;
         let user_session = KeyRing::from_special_id(KeyRingIdentifier::UserSession, false);
         if user_session == Ok(session) {
             return Err(unavailable(
-                "this process has no session keyring of its own, only the user-session \
-                 fallback (as in containers, CI jobs and cron), where stored keys cannot be \
-                 found again"
+                "no session keyring of its own (only the user-session fallback, as in \
+                 containers, CI jobs and cron, where stored keys cannot be found again)"
                     .into(),
             ));
         }
@@ -231,8 +230,8 @@ impl KeyutilsStore {
             Some(dir) => dir.clone(),
             None => default_index_dir().ok_or_else(|| StoreError::Unavailable {
                 store: StoreKind::Keyutils,
-                reason: "no place for the keyutils index: neither XDG_STATE_HOME nor HOME is an \
-                         absolute path"
+                reason: "no place for the keyutils index (neither XDG_STATE_HOME nor HOME is an \
+                         absolute path)"
                     .into(),
                 fix: "set HOME or XDG_STATE_HOME, or use the Secret Service".into(),
             })?,

@@ -49,7 +49,7 @@ pub(super) fn locked_elsewhere() -> Unusable {
 
 pub(super) fn no_default_collection() -> Unusable {
     Unusable {
-        reason: "the Secret Service has no default collection (no login keyring yet)".into(),
+        reason: "no default collection (the Secret Service has no login keyring yet)".into(),
         remedy: format!("create and unlock one, e.g. `{UNLOCK_HINT}`"),
     }
 }
@@ -72,7 +72,7 @@ pub(super) fn classify(err: &SsError, bus: &str, timeout: Duration, doing: &str)
 
 pub(super) fn unusable(err: &SsError, bus: &str, timeout: Duration) -> Option<Unusable> {
     let no_bus = |detail: &str| Unusable {
-        reason: format!("no D-Bus session bus at {bus} ({detail})"),
+        reason: format!("no D-Bus session bus ({bus}: {detail})"),
         remedy: "run inside a desktop session or `dbus-run-session -- ...` with a Secret Service \
                  (e.g. gnome-keyring) started"
             .into(),
@@ -216,9 +216,9 @@ impl Ctx {
     pub(super) fn timed_out(&self, waited: Duration) -> StoreError {
         Unusable {
             reason: format!(
-                "the Secret Service at {} did not answer within {}s",
-                self.bus,
-                waited.as_secs()
+                "the Secret Service did not answer within {}s ({})",
+                waited.as_secs(),
+                self.bus
             ),
             remedy: "check the session bus and the keyring daemon".into(),
         }
