@@ -79,7 +79,10 @@ pub(crate) fn import(settings: &Settings, args: &ImportArgs) -> Result<(), Error
     let store = if args.dry_run {
         None
     } else {
-        Some(keyring::open(choice, Purpose::Write))
+        // Fail before reading any secret from other helpers when there is nowhere to put it.
+        let store = keyring::open(choice, Purpose::Write);
+        store.first_usable().map_err(keyring::store_error)?;
+        Some(store)
     };
     if let Some(w) = store.as_ref().and_then(|s| s.warning()) {
         eprintln!("warning: {w}");

@@ -6,6 +6,7 @@ use crate::daemon::endpoint::{self, ProcessEnv, Resolved};
 use crate::error::{Error, Kind};
 use crate::protocol::config::DockerConfig;
 use crate::protocol::plugin::GlobalFlags;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -43,13 +44,16 @@ impl Settings {
         self.endpoint.as_ref().map_err(Clone::clone)
     }
 
-    /// Credentials for a registry key: [`credentials::find`] with this run's settings.
-    pub(crate) fn credentials_for(&self, key: &str) -> Result<Found, Error> {
-        credentials::find(
+    /// Credentials for each registry key: [`credentials::find_all`] with this run's settings.
+    pub(crate) fn credentials_for(
+        &self,
+        keys: &[String],
+    ) -> Result<BTreeMap<String, Found>, Error> {
+        credentials::find_all(
             self.store,
             &self.config,
             self.auth_config_env.as_deref(),
-            key,
+            keys,
         )
     }
 }

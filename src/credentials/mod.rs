@@ -12,6 +12,7 @@ use crate::protocol::registry_auth::RegistryAuth;
 use crate::secret::Secret;
 use crate::store::StoreChoice;
 use crate::store::chain::Purpose;
+use std::collections::BTreeMap;
 
 /// Credentials found for one registry, and where they came from.
 #[derive(Debug, Clone)]
@@ -43,23 +44,29 @@ pub(crate) fn to_auth(key: &str, username: &str, secret: Secret) -> RegistryAuth
     }
 }
 
-/// Credentials for a registry key, in the documented order: pushx's own stores for `store`,
-/// then docker's configuration ([`lookup_docker`]), else anonymous. An unusable keyring store is
-/// skipped; a failing one is an error. Blocking: keyring and helper calls.
-pub(crate) fn find(
+/// Credentials for each registry key, in the documented order: pushx's own stores for
+/// `store` (opened once, so one D-Bus connection serves every key), then docker's
+/// configuration ([`lookup_docker`]), else anonymous. An unusable keyring store is skipped; a
+/// failing one is an error. Blocking: keyring and helper calls.
+pub(crate) fn find_all(
     store: StoreChoice,
     config: &DockerConfig,
     auth_config_env: Option<&str>,
-    key: &str,
-) -> Result<Found, Error> {
+    keys: &[String],
+) -> Result<BTreeMap<String, Found>, Error> {
     let stores = keyring::open(store, Purpose::Read);
-    if let Some((c, kind)) = stores.find(key).map_err(keyring::store_error)? {
-        return Ok(Found {
-            auth: to_auth(key, &c.username, c.secret),
-            source: keyring::source_name(kind),
-        });
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let found = match stores.find(key).map_err(keyring::store_error)? {
+            Some((c, kind)) => Found {
+                auth: to_auth(key, &c.username, c.secret),
+                source: keyring::source_name(kind),
+            },
+            None => lookup_docker(config, auth_config_env, key)?.unwrap_or_else(|| anonymous(key)),
+        };
+        out.insert(key.clone(), found);
     }
-    Ok(lookup_docker(config, auth_config_env, key)?.unwrap_or_else(|| anonymous(key)))
+    Ok(out)
 }
 
 /// docker's own lookup for `key` (`host[:port]` or `https://index.docker.io/v1/`).

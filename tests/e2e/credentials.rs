@@ -737,6 +737,19 @@ fn no_usable_store_is_an_error_with_the_reasons_and_the_ways_out() {
             Some(b"pw"),
         ),
     );
+    // An import with nowhere to put the logins fails before it moves or reads any, and leaves
+    // config.json as it was.
+    cfg.with_login(&reg);
+    let before = std::fs::read(cfg.file()).unwrap();
+    check(
+        "import",
+        &without_any_store(&cfg, PLUGIN, &["import"], None),
+    );
+    assert_eq!(
+        std::fs::read(cfg.file()).unwrap(),
+        before,
+        "import changed config.json"
+    );
     // The helper says the same, on stdout as the protocol wants.
     let r = without_any_store(
         &cfg,

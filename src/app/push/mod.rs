@@ -17,13 +17,11 @@ pub(crate) use plan::{Plan, plan};
 use crate::app::cancel;
 use crate::app::cli::PushArgs;
 use crate::app::settings::Settings;
-use crate::credentials::Found;
 use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
 use crate::protocol::reference::Reference;
 use orchestrate::{Deadline, Job, Policy, push_all};
 use progress::{Reporter, reporter};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,19 +114,13 @@ async fn prepare(
             .map_err(|e| e.context(format!("tagging {t}")))?;
     }
     // Credentials once per registry; keyrings and helpers block, so off the async threads.
-    let mut creds: BTreeMap<String, Found> = BTreeMap::new();
-    for t in plan.targets() {
-        let key = t.auth_key();
-        if creds.contains_key(&key) {
-            continue;
-        }
-        let s = settings.clone();
-        let k = key.clone();
-        let found = tokio::task::spawn_blocking(move || s.credentials_for(&k))
-            .await
-            .map_err(|e| Error::other(format!("credential lookup: {e}")))??;
-        creds.insert(key, found);
-    }
+    let mut keys: Vec<String> = plan.targets().map(|t| t.auth_key()).collect();
+    keys.sort();
+    keys.dedup();
+    let s = settings.clone();
+    let creds = tokio::task::spawn_blocking(move || s.credentials_for(&keys))
+        .await
+        .map_err(|e| Error::other(format!("credential lookup: {e}")))??;
     Ok((
         daemon,
         Job {
