@@ -267,13 +267,34 @@ fn table(result: &PushResult, width: usize) -> String {
             ]
         })
         .collect();
-    table::render_fitted(
-        &["TARGET", "STATUS", "DIGEST", "UPLOADED", "VERIFIED"],
-        &rows,
-        width,
-        0,
-    )
+    let mut header = vec!["TARGET", "STATUS", "DIGEST", "UPLOADED", "VERIFIED"];
+    let mut rows = rows;
+    // On a narrow terminal the references matter more than the upload sizes (which the JSON
+    // result keeps): drop that column before cutting references below REFERENCE_ROOM.
+    let natural = |col: usize, header: &[&str], rows: &[Vec<String>]| {
+        rows.iter()
+            .map(|r| r[col].chars().count())
+            .chain([header[col].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let others = |header: &[&str], rows: &[Vec<String>]| {
+        (1..header.len())
+            .map(|c| natural(c, header, rows) + 2)
+            .sum::<usize>()
+    };
+    let wanted = natural(0, &header, &rows).min(REFERENCE_ROOM);
+    if width.saturating_sub(others(&header, &rows)) < wanted {
+        header.remove(3);
+        for r in &mut rows {
+            r.remove(3);
+        }
+    }
+    table::render_fitted(&header, &rows, width, 0)
 }
+
+/// The room a reference keeps in the table before the upload column gives way.
+const REFERENCE_ROOM: usize = 32;
 
 #[cfg(test)]
 mod tests {
@@ -337,7 +358,7 @@ mod tests {
     fn the_table_fits_100_columns_with_short_digests() {
         let long = format!(
             "registry.example.com:5000/{}/service:2.3.0-rc.1",
-            "team/subgroup/".repeat(4)
+            "team/subgroup/".repeat(2)
         );
         let mut r = result();
         r.targets[0].reference = long.clone();
@@ -351,25 +372,21 @@ mod tests {
         r.targets[1].status = Status::Failed;
         r.targets[1].verification.mode = VerifyMode::Digest;
         r.targets[1].verification.ok = Some(false);
-        for width in [TABLE_WIDTH, 80] {
+        for (width, sizes) in [(TABLE_WIDTH, true), (80, false), (60, false)] {
             let out = render_at(&r, Format::Table, false, width).unwrap();
             assert!(
                 out.lines().all(|l| l.chars().count() <= width),
                 "{width}:\n{out}"
             );
             let row = out.lines().nth(1).unwrap();
-            assert!(row.starts_with("registry.example"), "{out}");
+            assert!(row.starts_with("registry"), "{out}");
             assert!(
-                row.contains("…") && row.contains(":2.3.0-rc.1  pushed"),
+                row.contains("…") && row.contains("-rc.1  pushed  sha256:aaaaaaaaaaaa  "),
                 "{out}"
             );
-            assert!(
-                row.contains(&format!(
-                    "sha256:{}  157.3MB, 2 of 3 layers  pull ok",
-                    "a".repeat(12)
-                )),
-                "{out}"
-            );
+            let uploaded = "sha256:aaaaaaaaaaaa  157.3MB, 2 of 3 layers  pull ok";
+            assert_eq!(row.contains(uploaded), sizes, "{out}");
+            assert_eq!(out.contains("UPLOADED"), sizes, "{out}");
             assert!(!out.contains(&"a".repeat(13)), "short digests only: {out}");
             assert!(
                 out.lines().nth(2).unwrap().ends_with("digest FAILED"),
