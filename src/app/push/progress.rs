@@ -7,7 +7,7 @@ mod view;
 pub(crate) use view::human_size;
 
 use crate::app::cli::ProgressMode;
-use crate::app::push::report::TargetResult;
+use crate::app::push::report::{Status, TargetResult};
 use crate::protocol::stream::{Event, PushState};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -168,6 +168,8 @@ struct Bars {
     multi: MultiProgress,
     term: console::Term,
     targets: Mutex<HashMap<String, Block>>,
+    /// Set when the run was interrupted: the view is no longer redrawn.
+    stopped: Mutex<bool>,
 }
 
 /// One target's lines.
@@ -182,10 +184,12 @@ struct Block {
 
 impl Bars {
     fn new() -> Self {
+        let term = console::Term::stderr();
         Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
-            term: console::Term::stderr(),
+            term,
             targets: Mutex::default(),
+            stopped: Mutex::default(),
         }
     }
 
@@ -212,7 +216,7 @@ impl Bars {
             stage: None,
         });
         f(block);
-        // One column spare: a line that fills the last column makes some terminals wrap.
+        // One column spare, so that no line fills the last column.
         let width = term_width(&self.term).saturating_sub(1).max(20);
         while block.layers.len() < block.view.layers.len() {
             let pb = self.add_line(Some(block.layers.last().unwrap_or(&block.summary)));
@@ -245,6 +249,24 @@ impl Reporter for Bars {
     }
 
     fn done(&self, result: &TargetResult) {
+        if result.status == Status::Interrupted {
+            // The terminal may have echoed `^C` after the last line, which moves the cursor
+            // where indicatif does not expect it: a redraw would land a line too low and leave
+            // a stale copy behind. So the view stops where it is, and each interrupted target
+            // says so on a line of its own below it. indicatif leaves the cursor after the last
+            // line's last column: `\r\n` starts a fresh line whether or not `^C` was echoed.
+            let mut stopped = lock(&self.stopped);
+            if !*stopped {
+                *stopped = true;
+                self.multi.set_draw_target(ProgressDrawTarget::hidden());
+                if self.term.is_term() && !lock(&self.targets).is_empty() {
+                    let _ = write!(std::io::stderr().lock(), "\r\n");
+                }
+            }
+            let width = term_width(&self.term).saturating_sub(1).max(20);
+            eline(&target_line(&result.reference, "interrupted", width));
+            return;
+        }
         self.update(&result.reference, |block| {
             block.stage = Some(result.summary(true));
         });

@@ -133,10 +133,10 @@ pub(crate) fn layer_line(
     };
     let used = head.chars().count() + numbers.chars().count() + 4; // spaces and brackets
     let inner = width.saturating_sub(used).min(MAX_BAR);
+    // As docker: a count past the total (tar headers, or the daemon's numbers unchecked) shows
+    // a full bar and no total.
     let line = match total {
-        Some(t) if t >= current && inner >= MIN_BAR => {
-            format!("{head} {} {numbers}", bar(current, t, inner))
-        }
+        Some(t) if inner >= MIN_BAR => format!("{head} {} {numbers}", bar(current, t, inner)),
         _ => format!("{head} {numbers}"),
     };
     fit(&line, width)
@@ -344,9 +344,13 @@ mod tests {
             assert!(l.chars().count() <= width, "{width}: {l}");
             assert_eq!(l.contains('['), width >= 53, "{width}: {l}");
         }
-        // A count past the total (the daemon's, unchecked) shows no bar and no total.
+        // A count past the total (tar headers) shows a full bar and no total, as docker does.
         assert_eq!(
-            layer_line("0123456789ab", &LayerState::Pushing, 7, Some(5), 80),
+            layer_line("0123456789ab", &LayerState::Pushing, 7, Some(5), 60),
+            format!("  0123456789ab: Pushing [{}>]       7B", "=".repeat(24))
+        );
+        assert_eq!(
+            layer_line("0123456789ab", &LayerState::Pushing, 7, None, 80),
             "  0123456789ab: Pushing       7B"
         );
     }
