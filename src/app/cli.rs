@@ -177,13 +177,13 @@ pub(crate) struct PushArgs {
     /// What to check after each push.
     #[arg(long, value_enum, default_value_t = VerifyMode::Pull)]
     pub verify: VerifyMode,
-    /// How to show progress on stderr.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    /// How to show progress on stderr [default: auto, or quiet with -q]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub progress: Option<ProgressMode>,
     /// How to print the result on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Print only REFERENCE@DIGEST lines on stdout.
+    /// Print only REFERENCE@DIGEST lines on stdout, and no progress unless --progress is given.
     #[arg(short, long)]
     pub quiet: bool,
     /// Attempts after a transient failure (5xx, 429, dropped connection, timeout), per target.
@@ -202,6 +202,17 @@ pub(crate) struct PushArgs {
     /// tags that existed before are always kept).
     #[arg(long)]
     pub keep_tags: bool,
+}
+
+impl PushArgs {
+    /// The progress mode: as given, else none with `-q` (as `docker push -q`), else `auto`.
+    pub(crate) fn progress_mode(&self) -> ProgressMode {
+        match self.progress {
+            Some(m) => m,
+            None if self.quiet => ProgressMode::Quiet,
+            None => ProgressMode::Auto,
+        }
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -106,9 +106,14 @@ fn sigint_stops_the_push_within_two_seconds() {
         stderr.contains("interrupted") && stderr.contains("not completed"),
         "{stderr}"
     );
+    let row = stdout.lines().find(|l| l.contains(&repo));
     assert!(
-        stdout.contains("failed"),
-        "the result still lists the target: {stdout}"
+        row.is_some_and(|l| l.contains(" interrupted ") && !l.contains("failed")),
+        "the result still lists the target, as interrupted: {stdout}"
+    );
+    assert!(
+        stderr.lines().any(|l| l.ends_with(": interrupted")),
+        "the progress says how the target ended: {stderr}"
     );
     assert!(
         registry_digest(&reg, &repo, "1", false, false).is_none(),
@@ -139,7 +144,7 @@ fn eof_on_the_plugin_socket_stops_the_push() {
     assert_eq!(code, 130, "{stdout}\n{stderr}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("a complete JSON result");
-    assert_eq!(doc["targets"][0]["status"], "failed");
+    assert_eq!(doc["targets"][0]["status"], "interrupted");
     assert_eq!(
         doc["targets"][0]["error"],
         "interrupted before it completed"

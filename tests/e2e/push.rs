@@ -146,6 +146,45 @@ fn verify_modes() {
 }
 
 #[test]
+fn quiet_means_no_progress_unless_asked_for() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let s = Scenario::new().random_image(200_000);
+    // As `docker push -q`: the REFERENCE@DIGEST line on stdout, nothing on stderr.
+    let repo = unique("e2e/quiet");
+    let r = s.pushx(&[
+        "-q",
+        "--verify",
+        "digest",
+        s.image_name(),
+        &format!("{reg}/{repo}"),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    assert!(
+        r.stdout.starts_with(&format!("{reg}/{repo}:1@sha256:")),
+        "{r:?}"
+    );
+    assert!(r.stderr.is_empty(), "no progress with -q: {r:?}");
+    // --progress given explicitly still shows progress next to -q.
+    let repo = unique("e2e/quiet-progress");
+    let r = s.pushx(&[
+        "-q",
+        "--progress",
+        "plain",
+        "--verify",
+        "digest",
+        s.image_name(),
+        &format!("{reg}/{repo}"),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    assert!(
+        r.stderr.lines().any(|l| l.contains(": pushed sha256:")),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn a_registry_qualified_source_is_pushed_as_it_is() {
     let reg = need!("PUSHX_TEST_REGISTRY");
     let cfg = Config::new();

@@ -56,7 +56,7 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         stall_timeout: args.stall_timeout,
         jobs: usize::from(args.jobs),
     };
-    let reporter: Arc<dyn Reporter> = Arc::from(reporter(args.progress));
+    let reporter: Arc<dyn Reporter> = Arc::from(reporter(args.progress_mode()));
     let (result, outcome) = push_all(
         daemon,
         job,

@@ -131,26 +131,18 @@ pub(crate) async fn push_all<E: Engine>(
         _ = deadline.reached() => Some(Kind::Unreachable),
     };
     // Dropping the tasks drops their streams: the engine sees the connections close and
-    // cancels the pushes still in flight.
+    // cancels the pushes still in flight. Waiting for the aborted tasks (each ends at its next
+    // await) makes sure none is still recording a result or reporting while this one decides.
     tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
     let finished: Vec<Option<TargetResult>> = lock(&results).clone();
     let targets: Vec<TargetResult> = all
         .iter()
         .zip(finished)
         .map(|(t, r)| {
             r.unwrap_or_else(|| {
-                let (why, kind) = match stopped {
-                    Some(Kind::Interrupted) => {
-                        ("interrupted before it completed", Kind::Interrupted)
-                    }
-                    Some(k) => ("timed out before it completed", k),
-                    // Only a task that panicked leaves no result behind.
-                    None => ("the push ended unexpectedly", Kind::Other),
-                };
-                let mut r =
-                    TargetResult::new(t.to_string(), &creds[&t.auth_key()].source, policy.verify);
-                r.error = Some(why.into());
-                r.kind = Some(kind);
+                let r = unfinished(t, &creds[&t.auth_key()].source, policy.verify, stopped);
+                reporter.done(&r);
                 r
             })
         })
@@ -184,6 +176,29 @@ pub(crate) async fn push_all<E: Engine>(
         }
     };
     (result, outcome)
+}
+
+/// The result of a target the run stopped before it completed: `interrupted` when the run was
+/// (Ctrl-C, SIGTERM, plugin socket EOF), else failed.
+fn unfinished(
+    target: &Reference,
+    credential_source: &str,
+    verify: VerifyMode,
+    stopped: Option<Kind>,
+) -> TargetResult {
+    let (why, kind) = match stopped {
+        Some(Kind::Interrupted) => ("interrupted before it completed", Kind::Interrupted),
+        Some(k) => ("timed out before it completed", k),
+        // Only a task that panicked leaves no result behind.
+        None => ("the push ended unexpectedly", Kind::Other),
+    };
+    let mut r = TargetResult::new(target.to_string(), credential_source, verify);
+    if kind == Kind::Interrupted {
+        r.status = Status::Interrupted;
+    }
+    r.error = Some(why.into());
+    r.kind = Some(kind);
+    r
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -291,11 +306,7 @@ async fn push_one<E: Engine>(
             fill(&mut res, &state);
             res.fail(error, &target.domain);
             res.duration_ms = started.elapsed().as_millis() as u64;
-            reporter.done(
-                &name,
-                false,
-                &format!("failed: {}", res.error.as_deref().unwrap_or_default()),
-            );
+            reporter.done(&res);
             return res;
         }
     };
@@ -347,12 +358,7 @@ async fn push_one<E: Engine>(
         }
     }
     res.duration_ms = started.elapsed().as_millis() as u64;
-    let summary = match (&res.error, res.verification.ok) {
-        (Some(e), _) => format!("failed: {e}"),
-        (None, Some(true)) => format!("pushed {digest}, verified ({})", res.verification.detail),
-        (None, _) => format!("pushed {digest}"),
-    };
-    reporter.done(&name, res.error.is_none(), &summary);
+    reporter.done(&res);
     res
 }
 

@@ -1,26 +1,35 @@
-//! Progress on stderr: bars on a terminal, one line per layer state change otherwise, JSON
-//! events for programs, or nothing. stdout is kept for the result.
+//! Progress on stderr: on a terminal, a view like `docker push` (one summary line per target,
+//! one line per layer, a bar only while bytes move); otherwise one line per layer state change,
+//! JSON events for programs, or nothing. stdout is kept for the result.
+
+mod view;
+
+pub(crate) use view::human_size;
 
 use crate::app::cli::ProgressMode;
+use crate::app::push::report::{Status, TargetResult};
 use crate::protocol::stream::{Event, PushState};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use view::{TargetView, layer_line, target_line};
 
 /// How often plain output prints a running total while bytes move.
 const PLAIN_TOTAL_EVERY: Duration = Duration::from_secs(5);
 /// How often JSON output reports byte counts (state changes are always reported).
 const JSON_BYTES_EVERY: Duration = Duration::from_millis(500);
+/// The width assumed when the terminal does not say.
+const DEFAULT_WIDTH: usize = 80;
 
 pub(crate) trait Reporter: Send + Sync {
     /// A message from the push stream; `changed` when a layer's state changed.
     fn event(&self, target: &str, ev: &Event, state: &PushState, changed: bool);
-    /// A step outside the stream (tagging, verifying).
+    /// A step outside the stream (tagging, verifying, a retry).
     fn stage(&self, target: &str, what: &str);
-    /// The target is finished, well or not.
-    fn done(&self, target: &str, ok: bool, summary: &str);
+    /// The target is finished: pushed, failed or interrupted. Called once per target.
+    fn done(&self, result: &TargetResult);
 }
 
 pub(crate) fn reporter(mode: ProgressMode) -> Box<dyn Reporter> {
@@ -37,19 +46,16 @@ pub(crate) fn reporter(mode: ProgressMode) -> Box<dyn Reporter> {
     }
 }
 
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+/// The width of the terminal on `term`; 80 when it does not say.
+pub(crate) fn term_width(term: &console::Term) -> usize {
+    term.size_checked()
+        .map(|(_, w)| usize::from(w))
+        .filter(|w| *w > 0)
+        .unwrap_or(DEFAULT_WIDTH)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Quiet;
@@ -57,12 +63,13 @@ struct Quiet;
 impl Reporter for Quiet {
     fn event(&self, _: &str, _: &Event, _: &PushState, _: bool) {}
     fn stage(&self, _: &str, _: &str) {}
-    fn done(&self, _: &str, _: bool, _: &str) {}
+    fn done(&self, _: &TargetResult) {}
 }
 
 #[derive(Default)]
 struct Plain {
-    last_total: Mutex<HashMap<String, Instant>>,
+    /// Per target: when the last running total was printed, and the totals so far.
+    targets: Mutex<HashMap<String, (Option<Instant>, TargetView)>>,
 }
 
 fn eline(s: &str) {
@@ -73,23 +80,19 @@ fn eline(s: &str) {
 impl Reporter for Plain {
     fn event(&self, target: &str, ev: &Event, state: &PushState, changed: bool) {
         match ev {
-            Event::Layer { id, state: s, .. } if changed => {
-                eline(&format!("{target}: {id}: {}", s.label()))
-            }
-            Event::Layer { .. } => {
-                let mut last = self.last_total.lock().unwrap_or_else(|e| e.into_inner());
+            Event::Layer { id, state: s, .. } => {
+                let mut targets = lock(&self.targets);
+                let (last, view) = targets.entry(target.to_string()).or_default();
+                view.update(state);
+                let totals = view.totals();
+                if changed {
+                    eline(&format!("{target}: {id}: {}", s.label()));
+                    return;
+                }
                 let now = Instant::now();
-                let due = last
-                    .get(target)
-                    .is_none_or(|t| now.duration_since(*t) >= PLAIN_TOTAL_EVERY);
-                if due {
-                    last.insert(target.to_string(), now);
-                    let (done, total) = state.progress();
-                    eline(&format!(
-                        "{target}: uploaded {} of {}",
-                        human_bytes(done),
-                        human_bytes(total)
-                    ));
+                if last.is_none_or(|t| now.duration_since(t) >= PLAIN_TOTAL_EVERY) {
+                    *last = Some(now);
+                    eline(&format!("{target}: uploaded {}", totals.describe()));
                 }
             }
             Event::SinglePlatform => eline(&format!(
@@ -103,8 +106,8 @@ impl Reporter for Plain {
         eline(&format!("{target}: {what}"));
     }
 
-    fn done(&self, target: &str, _ok: bool, summary: &str) {
-        eline(&format!("{target}: {summary}"));
+    fn done(&self, result: &TargetResult) {
+        eline(&format!("{}: {}", result.reference, result.summary(false)));
     }
 }
 
@@ -131,7 +134,7 @@ impl Reporter for Json {
             return;
         };
         if !changed {
-            let mut last = self.last_bytes.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = lock(&self.last_bytes);
             let now = Instant::now();
             if last
                 .get(target)
@@ -151,129 +154,127 @@ impl Reporter for Json {
         Self::emit(serde_json::json!({"type": "stage", "target": target, "stage": what}));
     }
 
-    fn done(&self, target: &str, ok: bool, summary: &str) {
-        Self::emit(
-            serde_json::json!({"type": "done", "target": target, "ok": ok, "summary": summary}),
-        );
+    fn done(&self, result: &TargetResult) {
+        Self::emit(serde_json::json!({
+            "type": "done", "target": result.reference, "ok": result.succeeded(),
+            "status": result.status, "summary": result.summary(false),
+        }));
     }
 }
 
+/// The terminal view: per target, a summary line followed by its layer lines. Each line is a
+/// text-only indicatif bar whose text this module renders, so that it fits the terminal.
 struct Bars {
     multi: MultiProgress,
-    bars: Mutex<HashMap<(String, String), ProgressBar>>,
-    totals: Mutex<HashMap<String, ProgressBar>>,
+    term: console::Term,
+    targets: Mutex<HashMap<String, Block>>,
+    /// Set when the run was interrupted: the view is no longer redrawn.
+    stopped: Mutex<bool>,
+}
+
+/// One target's lines.
+struct Block {
+    view: TargetView,
+    summary: ProgressBar,
+    layers: Vec<ProgressBar>,
+    /// A step outside the stream (verifying, retrying, the outcome), shown instead of the
+    /// totals until the stream moves again.
+    stage: Option<String>,
 }
 
 impl Bars {
     fn new() -> Self {
+        let term = console::Term::stderr();
         Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
-            bars: Mutex::default(),
-            totals: Mutex::default(),
+            term,
+            targets: Mutex::default(),
+            stopped: Mutex::default(),
         }
     }
 
-    fn total_bar(&self, target: &str) -> ProgressBar {
-        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        totals
-            .entry(target.to_string())
-            .or_insert_with(|| {
-                bar(
-                    self.multi.add(ProgressBar::new(0)),
-                    "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {msg}",
-                    target.to_string(),
-                )
-            })
-            .clone()
+    /// A line of text: under `after`, or (a new target's block) at the end.
+    fn add_line(&self, after: Option<&ProgressBar>) -> ProgressBar {
+        let pb = ProgressBar::new(0);
+        let pb = match after {
+            Some(a) => self.multi.insert_after(a, pb),
+            None => self.multi.add(pb),
+        };
+        pb.set_style(
+            ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    }
+
+    /// Update `target`'s block with `f`, then redraw it at the terminal's current width.
+    fn update(&self, target: &str, f: impl FnOnce(&mut Block)) {
+        let mut targets = lock(&self.targets);
+        let block = targets.entry(target.to_string()).or_insert_with(|| Block {
+            view: TargetView::default(),
+            summary: self.add_line(None),
+            layers: Vec::new(),
+            stage: None,
+        });
+        f(block);
+        // One column spare, so that no line fills the last column.
+        let width = term_width(&self.term).saturating_sub(1).max(20);
+        while block.layers.len() < block.view.layers.len() {
+            let pb = self.add_line(Some(block.layers.last().unwrap_or(&block.summary)));
+            block.layers.push(pb);
+        }
+        for (pb, l) in block.layers.iter().zip(&block.view.layers) {
+            pb.set_message(layer_line(&l.id, &l.state, l.current, l.total, width));
+        }
+        let text = match &block.stage {
+            Some(s) => s.clone(),
+            None if block.view.layers.is_empty() => "preparing".into(),
+            None => format!("pushing {}", block.view.totals().describe()),
+        };
+        block.summary.set_message(target_line(target, &text, width));
     }
 }
 
 impl Reporter for Bars {
     fn event(&self, target: &str, ev: &Event, state: &PushState, _changed: bool) {
-        let Event::Layer { id, state: s, .. } = ev else {
-            return;
-        };
-        let total = self.total_bar(target);
-        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
-        let pb = bars
-            .entry((target.to_string(), id.clone()))
-            .or_insert_with(|| {
-                bar(
-                    self.multi.insert_before(&total, ProgressBar::new(0)),
-                    "  {prefix} [{bar:30}] {bytes}/{total_bytes} {msg}",
-                    id.clone(),
-                )
+        if matches!(ev, Event::Layer { .. }) {
+            self.update(target, |block| {
+                block.view.update(state);
+                block.stage = None;
             });
-        if let Some((_, layer)) = state.layers.iter().find(|(l, _)| l == id) {
-            if let Some(t) = layer.total {
-                pb.set_length(t.max(layer.current));
-            }
-            pb.set_position(layer.current);
         }
-        pb.set_message(s.label());
-        if s.is_final() {
-            pb.finish();
-        }
-        let (done, all) = state.progress();
-        total.set_length(all);
-        total.set_position(done);
     }
 
     fn stage(&self, target: &str, what: &str) {
-        self.total_bar(target).set_message(what.to_string());
+        self.update(target, |block| block.stage = Some(what.to_string()));
     }
 
-    fn done(&self, target: &str, _ok: bool, summary: &str) {
-        self.total_bar(target)
-            .finish_with_message(shorten_digests(summary));
-    }
-}
-
-/// A bar drawn with `template`, labelled `prefix`.
-fn bar(pb: ProgressBar, template: &str, prefix: String) -> ProgressBar {
-    pb.set_style(
-        ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(prefix);
-    pb
-}
-
-/// `sha256:` and 12 hex digits, so a finished bar fits on its line (the result has them whole).
-fn shorten_digests(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("sha256:") {
-        let (head, tail) = rest.split_at(i + "sha256:".len());
-        out.push_str(head);
-        let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
-        out.push_str(&tail[..hex.min(12)]);
-        rest = &tail[hex..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{human_bytes, shorten_digests};
-
-    #[test]
-    fn digests_shortened_for_bars() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        let want = format!("pushed sha256:{0}, verified (sha256:{0})", "a".repeat(12));
-        assert_eq!(
-            shorten_digests(&format!("pushed {d}, verified ({d})")),
-            want
-        );
-        assert_eq!(shorten_digests("no digest"), "no digest");
-    }
-
-    #[test]
-    fn bytes_read_like_docker() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(101_888), "101.9 kB");
-        assert_eq!(human_bytes(3_400_000), "3.4 MB");
+    fn done(&self, result: &TargetResult) {
+        if result.status == Status::Interrupted {
+            // The terminal may have echoed `^C` after the last line, which moves the cursor
+            // where indicatif does not expect it: a redraw would land a line too low and leave
+            // a stale copy behind. So the view stops where it is, and each interrupted target
+            // says so on a line of its own below it. indicatif leaves the cursor after the last
+            // line's last column: `\r\n` starts a fresh line whether or not `^C` was echoed.
+            let mut stopped = lock(&self.stopped);
+            if !*stopped {
+                *stopped = true;
+                self.multi.set_draw_target(ProgressDrawTarget::hidden());
+                if self.term.is_term() && !lock(&self.targets).is_empty() {
+                    let _ = write!(std::io::stderr().lock(), "\r\n");
+                }
+            }
+            let width = term_width(&self.term).saturating_sub(1).max(20);
+            eline(&target_line(&result.reference, "interrupted", width));
+            return;
+        }
+        self.update(&result.reference, |block| {
+            block.stage = Some(result.summary(true));
+        });
+        if let Some(block) = lock(&self.targets).get(&result.reference) {
+            // Finished lines keep their last text and are no longer redrawn.
+            for pb in block.layers.iter().chain([&block.summary]) {
+                pb.finish();
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! rendering as a table, JSON or `REFERENCE@DIGEST` lines.
 
 use crate::app::cli::{Format, VerifyMode};
-use crate::app::push::progress::human_bytes;
+use crate::app::push::progress::human_size;
 use crate::app::table;
 use crate::error::{Error, Kind};
 use crate::protocol::classify::hint;
@@ -16,6 +16,9 @@ use serde::Serialize;
 pub(crate) enum Status {
     Pushed,
     Failed,
+    /// The run was stopped (Ctrl-C, SIGTERM, the docker CLI closing its plugin socket) before
+    /// this target completed.
+    Interrupted,
 }
 
 impl Status {
@@ -23,7 +26,18 @@ impl Status {
         match self {
             Status::Pushed => "pushed",
             Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
         }
+    }
+}
+
+/// `sha256:` and 12 hex digits, as docker shortens IDs; the JSON result has them whole.
+pub(crate) fn short_digest(d: &str) -> &str {
+    let hex = d.strip_prefix("sha256:").map_or(0, |h| h.len());
+    if hex > 12 {
+        &d[.."sha256:".len() + 12]
+    } else {
+        d
     }
 }
 
@@ -92,6 +106,34 @@ impl TargetResult {
         self.kind.is_none()
     }
 
+    /// One line saying how the target ended, for progress output: `short` (a terminal) with
+    /// short digests and the verification mode, else with full digests and what was verified.
+    pub(crate) fn summary(&self, short: bool) -> String {
+        if self.status == Status::Interrupted {
+            return "interrupted".into();
+        }
+        if let Some(e) = &self.error {
+            return format!("failed: {e}");
+        }
+        let digest = self.digest.as_deref().unwrap_or("-");
+        let mut s = format!(
+            "pushed {}",
+            if short { short_digest(digest) } else { digest }
+        );
+        if self.bytes_pushed > 0 {
+            s.push_str(&format!(", {} uploaded", human_size(self.bytes_pushed)));
+        }
+        if self.verification.ok == Some(true) {
+            let how = if short {
+                mode_name(self.verification.mode).to_string()
+            } else {
+                self.verification.detail.clone()
+            };
+            s.push_str(&format!(", verified ({how})"));
+        }
+        s
+    }
+
     /// Record the failure, with the fix to suggest for `registry` when there is one.
     pub(crate) fn fail(&mut self, e: Error, registry: &str) {
         self.error = Some(match hint(e.kind, &e.message, registry) {
@@ -148,8 +190,24 @@ impl PushResult {
 }
 
 /// The text for stdout: `REFERENCE@DIGEST` lines with `quiet`, else the JSON document or the
-/// table.
+/// table in at most `width` columns.
 pub(crate) fn render(result: &PushResult, format: Format, quiet: bool) -> Result<String, Error> {
+    let term = console::Term::stdout();
+    let width = if term.is_term() {
+        crate::app::push::progress::term_width(&term).min(TABLE_WIDTH)
+    } else {
+        TABLE_WIDTH
+    };
+    render_at(result, format, quiet, width)
+}
+
+/// [`render`] for a table at most `width` columns wide.
+pub(crate) fn render_at(
+    result: &PushResult,
+    format: Format,
+    quiet: bool,
+    width: usize,
+) -> Result<String, Error> {
     if quiet {
         let mut out = String::new();
         for t in result.targets.iter().filter(|t| t.status == Status::Pushed) {
@@ -165,37 +223,78 @@ pub(crate) fn render(result: &PushResult, format: Format, quiet: bool) -> Result
         out.push('\n');
         return Ok(out);
     }
-    Ok(table(result))
+    Ok(table(result, width))
 }
 
-fn table(result: &PushResult) -> String {
+fn mode_name(mode: VerifyMode) -> &'static str {
+    match mode {
+        VerifyMode::Pull => "pull",
+        VerifyMode::Digest => "digest",
+        VerifyMode::None => "none",
+    }
+}
+
+/// The widest the table gets (short digests; the whole detail is in `--format json`).
+pub(crate) const TABLE_WIDTH: usize = 100;
+
+/// The result table, at most `width` columns: a long reference loses its middle.
+fn table(result: &PushResult, width: usize) -> String {
     let rows: Vec<Vec<String>> = result
         .targets
         .iter()
         .map(|t| {
-            let layers = format!(
-                "{} pushed, {} existing, {} mounted ({})",
-                t.layers.pushed,
-                t.layers.existing,
-                t.layers.mounted,
-                human_bytes(t.bytes_pushed)
-            );
+            let layers = t.layers.pushed + t.layers.existing + t.layers.mounted;
+            let uploaded = if t.status == Status::Pushed || t.bytes_pushed > 0 {
+                format!(
+                    "{}, {} of {layers} layers",
+                    human_size(t.bytes_pushed),
+                    t.layers.pushed
+                )
+            } else {
+                "-".into()
+            };
             let verified = match t.verification.ok {
-                Some(true) => format!("{:?} ok", t.verification.mode).to_lowercase(),
-                Some(false) => format!("{:?} FAILED", t.verification.mode).to_lowercase(),
+                Some(true) => format!("{} ok", mode_name(t.verification.mode)),
+                Some(false) => format!("{} FAILED", mode_name(t.verification.mode)),
                 None => "-".into(),
             };
             vec![
                 t.reference.clone(),
                 t.status.as_str().to_string(),
-                t.digest.clone().unwrap_or_else(|| "-".into()),
-                layers,
+                t.digest.as_deref().map_or("-", short_digest).to_string(),
+                uploaded,
                 verified,
             ]
         })
         .collect();
-    table::render(&["TARGET", "STATUS", "DIGEST", "LAYERS", "VERIFIED"], &rows)
+    let mut header = vec!["TARGET", "STATUS", "DIGEST", "UPLOADED", "VERIFIED"];
+    let mut rows = rows;
+    // On a narrow terminal the references matter more than the upload sizes (which the JSON
+    // result keeps): drop that column before cutting references below REFERENCE_ROOM.
+    let natural = |col: usize, header: &[&str], rows: &[Vec<String>]| {
+        rows.iter()
+            .map(|r| r[col].chars().count())
+            .chain([header[col].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let others = |header: &[&str], rows: &[Vec<String>]| {
+        (1..header.len())
+            .map(|c| natural(c, header, rows) + 2)
+            .sum::<usize>()
+    };
+    let wanted = natural(0, &header, &rows).min(REFERENCE_ROOM);
+    if width.saturating_sub(others(&header, &rows)) < wanted {
+        header.remove(3);
+        for r in &mut rows {
+            r.remove(3);
+        }
+    }
+    table::render_fitted(&header, &rows, width, 0)
 }
+
+/// The room a reference keeps in the table before the upload column gives way.
+const REFERENCE_ROOM: usize = 32;
 
 #[cfg(test)]
 mod tests {
@@ -227,13 +326,111 @@ mod tests {
 
     #[test]
     fn quiet_lists_only_pushed_targets() {
-        let out = render(&result(), Format::Table, true).unwrap();
+        let out = render_at(&result(), Format::Table, true, TABLE_WIDTH).unwrap();
         assert_eq!(out, format!("r:1/a:1@sha256:{}\n", "a".repeat(64)));
     }
 
     #[test]
+    fn an_interrupted_target_says_so_everywhere() {
+        let mut r = result();
+        let mut t = TargetResult::new("r:1/c:1".into(), "anonymous", VerifyMode::Pull);
+        t.status = Status::Interrupted;
+        t.error = Some("interrupted before it completed".into());
+        t.kind = Some(Kind::Interrupted);
+        r.targets.push(t);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["targets"][2]["status"], "interrupted");
+        let table = render_at(&r, Format::Table, false, TABLE_WIDTH).unwrap();
+        let row = table.lines().nth(3).unwrap();
+        assert!(row.starts_with("r:1/c:1  interrupted  -"), "{table}");
+        assert_eq!(r.targets[2].summary(true), "interrupted");
+        assert_eq!(r.targets[2].summary(false), "interrupted");
+        assert!(
+            render_at(&r, Format::Table, true, 100)
+                .unwrap()
+                .lines()
+                .count()
+                == 1
+        );
+    }
+
+    #[test]
+    fn the_table_fits_100_columns_with_short_digests() {
+        let long = format!(
+            "registry.example.com:5000/{}/service:2.3.0-rc.1",
+            "team/subgroup/".repeat(2)
+        );
+        let mut r = result();
+        r.targets[0].reference = long.clone();
+        r.targets[0].verification.mode = VerifyMode::Pull;
+        r.targets[0].bytes_pushed = 157_286_400;
+        r.targets[0].layers = Layers {
+            pushed: 2,
+            existing: 1,
+            mounted: 0,
+        };
+        r.targets[1].status = Status::Failed;
+        r.targets[1].verification.mode = VerifyMode::Digest;
+        r.targets[1].verification.ok = Some(false);
+        for (width, sizes) in [(TABLE_WIDTH, true), (80, false), (60, false)] {
+            let out = render_at(&r, Format::Table, false, width).unwrap();
+            assert!(
+                out.lines().all(|l| l.chars().count() <= width),
+                "{width}:\n{out}"
+            );
+            let row = out.lines().nth(1).unwrap();
+            assert!(row.starts_with("registry"), "{out}");
+            assert!(
+                row.contains("…") && row.contains("-rc.1  pushed  sha256:aaaaaaaaaaaa  "),
+                "{out}"
+            );
+            let uploaded = "sha256:aaaaaaaaaaaa  157.3MB, 2 of 3 layers  pull ok";
+            assert_eq!(row.contains(uploaded), sizes, "{out}");
+            assert_eq!(out.contains("UPLOADED"), sizes, "{out}");
+            assert!(!out.contains(&"a".repeat(13)), "short digests only: {out}");
+            assert!(
+                out.lines().nth(2).unwrap().ends_with("digest FAILED"),
+                "{out}"
+            );
+        }
+        // The JSON document keeps everything whole.
+        let json = render_at(&r, Format::Json, false, 80).unwrap();
+        assert!(
+            json.contains(&long) && json.contains(&"a".repeat(64)),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn summaries_use_docker_units() {
+        let r = result();
+        let mut t = r.targets[0].clone();
+        t.bytes_pushed = 52_428_800;
+        t.verification.detail = format!("registry holds sha256:{}", "a".repeat(64));
+        assert_eq!(
+            t.summary(true),
+            format!(
+                "pushed sha256:{}, 52.43MB uploaded, verified (digest)",
+                "a".repeat(12)
+            )
+        );
+        assert_eq!(
+            t.summary(false),
+            format!(
+                "pushed sha256:{0}, 52.43MB uploaded, verified (registry holds sha256:{0})",
+                "a".repeat(64)
+            )
+        );
+        assert!(
+            r.targets[1]
+                .summary(true)
+                .starts_with("failed: unauthorized: log in")
+        );
+    }
+
+    #[test]
     fn table_shows_status_and_verification() {
-        let out = render(&result(), Format::Table, false).unwrap();
+        let out = render_at(&result(), Format::Table, false, TABLE_WIDTH).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("TARGET   STATUS  DIGEST"), "{out}");
         assert!(

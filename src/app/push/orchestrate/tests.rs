@@ -122,6 +122,8 @@ impl Engine for FakeEngine {
 #[derive(Default)]
 struct Recorder {
     stages: Mutex<Vec<String>>,
+    /// Each target's summary line, as reported when it ended.
+    done: Mutex<Vec<String>>,
 }
 
 impl Reporter for Recorder {
@@ -129,7 +131,9 @@ impl Reporter for Recorder {
     fn stage(&self, target: &str, what: &str) {
         lock(&self.stages).push(format!("{target}: {what}"));
     }
-    fn done(&self, _: &str, _: bool, _: &str) {}
+    fn done(&self, result: &TargetResult) {
+        lock(&self.done).push(format!("{}: {}", result.reference, result.summary(false)));
+    }
 }
 
 /// A push that uploads one layer and reports `digest`.
@@ -166,6 +170,8 @@ struct Run {
     result: PushResult,
     outcome: Result<(), Error>,
     stages: Vec<String>,
+    /// The summary line reported for each target as it ended, in order.
+    done: Vec<String>,
 }
 
 impl Run {
@@ -211,10 +217,12 @@ async fn run_with(
     ))
     .await;
     let stages = lock(&recorder.stages).clone();
+    let done = lock(&recorder.done).clone();
     Run {
         result,
         outcome,
         stages,
+        done,
     }
 }
 
@@ -402,7 +410,12 @@ async fn the_overall_timeout_ends_the_run_and_reports_what_completed() {
     assert_eq!(r.target("r:1/a:1").status, Status::Pushed);
     let b = r.target("r:1/b:1");
     assert_eq!(b.error.as_deref(), Some("timed out before it completed"));
-    assert_eq!(b.status, Status::Failed);
+    assert_eq!(
+        b.status,
+        Status::Failed,
+        "a timeout is a failure, not an interruption"
+    );
+    assert_eq!(r.done[1], "r:1/b:1: failed: timed out before it completed");
 }
 
 #[tokio::test]
@@ -453,10 +466,21 @@ async fn cancellation_stops_the_run_and_reports_what_completed() {
         "interrupted: completed r:1/x:1; not completed: r:1/x:2"
     );
     assert_eq!(r.target("r:1/x:1").status, Status::Pushed);
+    let x2 = r.target("r:1/x:2");
+    assert_eq!(x2.status, Status::Interrupted);
+    assert_eq!(x2.kind, Some(Kind::Interrupted));
+    assert_eq!(x2.error.as_deref(), Some("interrupted before it completed"));
+    // Every target's end is reported once: the completed one as pushed, the other as
+    // interrupted (not failed).
     assert_eq!(
-        r.target("r:1/x:2").error.as_deref(),
-        Some("interrupted before it completed")
+        r.done,
+        vec![
+            format!("r:1/x:1: pushed {}, 512B uploaded", digest('a')),
+            "r:1/x:2: interrupted".to_string(),
+        ]
     );
+    let v = serde_json::to_value(&r.result).unwrap();
+    assert_eq!(v["targets"][1]["status"], "interrupted");
 }
 
 /// One target pushed as `digest('a')`, then verified in `mode` against `engine`'s answers.
