@@ -1,7 +1,8 @@
 # Sourced by tests/run.sh and bench/run.sh: installs what is missing (as root), starts a Docker
 # engine unless one answers, and throwaway registries on free 127.0.0.1 ports (plain, htpasswd
-# auth, TLS + auth from a CA made here), exporting PUSHX_TEST_* for the tests. Everything it
-# starts is stopped when the sourcing shell exits.
+# auth, TLS + auth from a CA made here, and bearer-token auth with the token server of
+# tests/token-server/), exporting PUSHX_TEST_* for the tests. Everything it starts is stopped
+# when the sourcing shell exits.
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { log "$*"; exit 1; }
