@@ -244,7 +244,7 @@ fn docker_login_push_pull_through_the_helper(host: &str) {
     assert_eq!(r.code, 0, "docker push with the helper's login: {r:?}");
     assert_eq!(
         held_digest(host, &repo, "1"),
-        Some(image_repo_digest(&name, host, &repo)),
+        Some(pushed_digest(&r)),
         "{r:?}"
     );
     let r = docker(&["pull", &name]);
@@ -264,21 +264,13 @@ fn docker_login_push_pull_through_the_helper(host: &str) {
     assert_eq!(stored(host), None, "logged out");
 }
 
-/// The digest `docker push` recorded for `name` (its `RepoDigests` entry for `host/repo`).
-fn image_repo_digest(name: &str, host: &str, repo: &str) -> String {
-    let r = run(Command::new("docker").args([
-        "image",
-        "inspect",
-        "-f",
-        "{{range .RepoDigests}}{{println .}}{{end}}",
-        name,
-    ]));
-    assert_eq!(r.code, 0, "{r:?}");
-    let prefix = format!("{host}/{repo}@");
+/// The digest `docker push` reported (its `TAG: digest: sha256:… size: N` line).
+fn pushed_digest(r: &Run) -> String {
     r.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no repo digest for {host}/{repo}: {r:?}"))
+        .split_whitespace()
+        .skip_while(|w| *w != "digest:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no digest in docker push's output: {r:?}"))
         .to_string()
 }
 
