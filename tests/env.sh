@@ -1,7 +1,8 @@
 # Sourced by tests/run.sh and bench/run.sh: installs what is missing (as root), starts a Docker
 # engine unless one answers, and throwaway registries on free 127.0.0.1 ports (plain, htpasswd
-# auth, TLS + auth from a CA made here), exporting PUSHX_TEST_* for the tests. Everything it
-# starts is stopped when the sourcing shell exits.
+# auth, TLS + auth from a CA made here, and bearer-token auth with the token server of
+# tests/token-server/), exporting PUSHX_TEST_* for the tests. Everything it starts is stopped
+# when the sourcing shell exits.
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -20,6 +21,9 @@ need keyctl keyutils
 need docker-credential-secretservice golang-docker-credential-helpers
 need hyperfine hyperfine
 need jq jq
+# The token server (tests/token-server/) runs on Debian's Python with Debian's JWT library.
+/usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 \
+  || missing+=(python3 python3-jwt python3-cryptography)
 if ((${#missing[@]})); then
   [[ $(id -u) == 0 ]] || die "missing ${missing[*]}: install them (apt-get install ${missing[*]}) or run as root"
   log "installing ${missing[*]}"
@@ -129,6 +133,40 @@ export PUSHX_TEST_DOWN_REGISTRY="127.0.0.1:$(free_port)"
 export PUSHX_TEST_CA="$W/ca.pem"
 export PUSHX_TEST_WORKDIR="$W"
 log "registries: plain $P1, auth $P2, tls+auth $P3"
+
+# --- the bearer-token registry ----------------------------------------------------------------
+# distribution's token auth: the registry answers 401 with `Bearer realm,service,scope`, clients
+# get a JWT from the realm (tests/token-server/token_server.py, which checks the test user's
+# Basic credentials, hands out refresh tokens for `docker login` and logs every request), and
+# the registry trusts tokens whose x5c certificate is in its rootcertbundle.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pushx test token signer" \
+  -keyout "$W/token-signer-key.pem" -out "$W/token-signer.pem" 2>/dev/null
+TOKEN_SERVICE=pushx-test-registry
+/usr/bin/python3 "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/token-server/token_server.py" \
+  --key "$W/token-signer-key.pem" --cert "$W/token-signer.pem" \
+  --issuer pushx-test-token-server --service "$TOKEN_SERVICE" --user "$PUSHX_TEST_USER" \
+  --log "$W/token-server.log" --port-file "$W/token-server.port" \
+  >"$W/token-server.out" 2>&1 &
+PIDS+=($!)
+wait_for 20 test -s "$W/token-server.port" \
+  || { cat "$W/token-server.out" >&2; die "the token server did not come up"; }
+export PUSHX_TEST_TOKEN_REALM="http://127.0.0.1:$(cat "$W/token-server.port")/token"
+P4=$(free_port)
+{
+  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
+  printf 'storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n' "$W/token-data"
+  printf 'http:\n  addr: 127.0.0.1:%s\n' "$P4"
+  printf 'auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n' \
+    "$PUSHX_TEST_TOKEN_REALM" "$TOKEN_SERVICE" pushx-test-token-server "$W/token-signer.pem"
+} > "$W/token.yml"
+docker-registry serve "$W/token.yml" >"$W/token.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 curl -s -o /dev/null "http://127.0.0.1:$P4/v2/" \
+  || { cat "$W/token.log" >&2; die "registry token did not come up"; }
+export PUSHX_TEST_TOKEN_REGISTRY="127.0.0.1:$P4"
+export PUSHX_TEST_TOKEN_SERVICE="$TOKEN_SERVICE"
+export PUSHX_TEST_TOKEN_LOG="$W/token-server.log"
+log "token registry $P4, its token server $PUSHX_TEST_TOKEN_REALM"
 
 # A keyring of the run's own: an existing login keyring with another password would stay locked.
 export XDG_DATA_HOME="$W/xdg-data" XDG_STATE_HOME="$W/xdg-state"

@@ -18,4 +18,5 @@ mod leaks;
 mod precedence;
 mod proxy_selftest;
 mod push;
+mod token;
 mod verification;

@@ -4,6 +4,7 @@
 
 pub mod proxy;
 pub mod scenario;
+pub mod token;
 
 pub use scenario::{Scenario, held_digest};
 
