@@ -133,10 +133,7 @@ fn undo(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
     if changed {
         println!("updated {}", path.display());
     } else {
-        println!(
-            "unchanged: {} names no pushx entry to remove",
-            path.display()
-        );
+        println!("unchanged: {} (nothing to remove)", path.display());
     }
     Ok(())
 }
