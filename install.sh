@@ -62,7 +62,7 @@ if [ -n "${PUSHX_INSTALL_FROM:-}" ]; then
 else
   command -v cargo >/dev/null 2>&1 || { echo "install.sh: cargo is needed to build (https://rustup.rs)" >&2; exit 1; }
   # cargo's own progress on stderr: a first build takes several minutes (see README, Install).
-  echo "building release binaries (the first build takes several minutes)..." >&2
+  echo "building release binaries (a first build takes about 5 minutes on 2 cores)..." >&2
   cargo build --release --locked --bins
   from=target/release
 fi
