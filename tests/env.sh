@@ -34,7 +34,28 @@ command -v docker >/dev/null || die "no docker CLI on PATH"
 
 W=$(mktemp -d /tmp/pushx-test.XXXXXX)
 PIDS=()
+# What the run leaves in the engine and in /etc/docker goes at its end, and only that: the
+# tests build every image with the label pushx-test-run=$PUSHX_TEST_RUN_ID
+# (tests/e2e/common::build_image), so removing the labelled image IDs (every tag and pulled
+# digest on them goes too) touches nothing another run or the user made.
+export PUSHX_TEST_RUN_ID="${W##*/}"
+# Tests that skip for lack of something in the environment say so here (see run.sh).
+export PUSHX_TEST_SKIPPED="$W/skipped"
+CERTS_DIR= MADE_CERTS_D=
+remove_run_images() {
+  docker version >/dev/null 2>&1 || return 0
+  local ids
+  ids=$(docker image ls -q --no-trunc --filter "label=pushx-test-run=$PUSHX_TEST_RUN_ID" | sort -u)
+  [[ -n $ids ]] || return 0
+  # shellcheck disable=SC2086 # one ID per word
+  docker image rm -f $ids >/dev/null 2>"$W/rmi.log" \
+    || log "could not remove every test image (label pushx-test-run=$PUSHX_TEST_RUN_ID): $(tail -n 1 "$W/rmi.log")"
+}
 cleanup() {
+  remove_run_images || true
+  [[ -z $CERTS_DIR ]] || rm -rf "$CERTS_DIR"
+  # Another run may have put its own CA there meanwhile: only an empty directory goes.
+  [[ -z $MADE_CERTS_D ]] || rmdir /etc/docker/certs.d 2>/dev/null || true
   # gnome-keyring-daemon outlives its D-Bus session: stop the ones this run started.
   for p in $(pgrep -x gnome-keyring-d 2>/dev/null); do
     if { tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "XDG_DATA_HOME=$W/xdg-data"; then
@@ -83,6 +104,8 @@ if docker version >/dev/null 2>&1; then
   log "using the Docker engine that answers already"
   if [[ -n ${PUSHX_TEST_DOCKER_TLS_HOST:-} ]]; then
     export PUSHX_TEST_DOCKER_TLS_HOST PUSHX_TEST_DOCKER_CERT_PATH
+  else
+    log "no TLS listener of that engine is known: push::a_tls_tcp_daemon_endpoint will not run (set PUSHX_TEST_DOCKER_TLS_HOST=tcp://HOST:PORT and PUSHX_TEST_DOCKER_CERT_PATH=DIR with ca.pem, cert.pem, key.pem)"
   fi
 else
   [[ $(id -u) == 0 ]] || die "no Docker engine answers and starting one needs root"
@@ -124,8 +147,11 @@ registry() { # registry NAME PORT auth(0|1) tls(0|1)
 P1=$(free_port); registry plain "$P1" 0 0
 P2=$(free_port); registry auth "$P2" 1 0
 P3=$(free_port); registry tls "$P3" 1 1
-mkdir -p "/etc/docker/certs.d/127.0.0.1:$P3"
-cp "$W/ca.pem" "/etc/docker/certs.d/127.0.0.1:$P3/ca.crt"
+# A directory the run makes is removed at its end (the port was free: the name is new).
+[[ -d /etc/docker/certs.d ]] || MADE_CERTS_D=1
+CERTS_DIR="/etc/docker/certs.d/127.0.0.1:$P3"
+mkdir -p "$CERTS_DIR"
+cp "$W/ca.pem" "$CERTS_DIR/ca.crt"
 export PUSHX_TEST_REGISTRY="127.0.0.1:$P1"
 export PUSHX_TEST_AUTH_REGISTRY="127.0.0.1:$P2"
 export PUSHX_TEST_TLS_REGISTRY="127.0.0.1:$P3"

@@ -148,6 +148,10 @@ pub(crate) struct ConfigureArgs {
     /// Use docker-credential-pushx only for this registry (repeatable); without it, for all.
     #[arg(long = "registry", value_name = "HOST")]
     pub registries: Vec<String>,
+    /// Undo it: remove what names pushx from config.json (credsStore, credHelpers entries,
+    /// plugins.pushx); with --registry, only those registries' credHelpers entries.
+    #[arg(long, visible_alias = "remove")]
+    pub undo: bool,
 }
 
 #[derive(Debug, Args)]

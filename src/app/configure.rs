@@ -1,5 +1,5 @@
-//! `configure` (point docker at docker-credential-pushx) and `import` (move logins into the
-//! keyring). Both edit config.json under a lock, atomically, keeping everything else in it.
+//! `configure` (point docker at docker-credential-pushx, or `--undo` that) and `import` (move
+//! logins into the keyring). Both edit config.json under a lock, atomically, keeping the rest.
 
 use crate::app::cli::{ConfigureArgs, ImportArgs};
 use crate::app::settings::Settings;
@@ -31,6 +31,9 @@ pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 pub(crate) fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
+    if args.undo {
+        return undo(settings, args);
+    }
     let mut edit = config_file::edit(&settings.config_path)?;
     let mut said = Vec::new();
     if args.registries.is_empty() {
@@ -69,6 +72,68 @@ pub(crate) fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(),
         eprintln!(
             "warning: docker-credential-pushx is not on PATH: docker cannot reach any login until it is (run ./install.sh, or add its directory to PATH)"
         );
+    }
+    Ok(())
+}
+
+/// `configure --undo`: remove the entries that name pushx, and only those, so that docker stops
+/// running docker-credential-pushx (install.sh --uninstall runs it before removing the binaries:
+/// a `credsStore` naming a missing helper fails every `docker login`). An entry naming another
+/// helper is left alone, even for a registry given with `--registry`. A file with nothing to
+/// remove is not rewritten; neither is a missing one created.
+fn undo(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
+    let path = &settings.config_path;
+    if !path.exists() {
+        println!("unchanged: {} does not exist", path.display());
+        return Ok(());
+    }
+    let mut edit = config_file::edit(path)?;
+    let mut said = Vec::new();
+    let keys: Vec<String> = if args.registries.is_empty() {
+        if edit.config.creds_store() == Some(HELPER) {
+            edit.config.unset_creds_store();
+            said.push("credsStore: \"pushx\" removed".to_string());
+        }
+        edit.config
+            .cred_helpers()
+            .into_iter()
+            .filter(|(_, h)| *h == HELPER)
+            .map(|(k, _)| k.to_string())
+            .collect()
+    } else {
+        let mut keys = Vec::new();
+        for r in &args.registries {
+            if r.trim().is_empty() {
+                return Err(Error::usage(
+                    "--registry is empty: name a registry host[:port]",
+                ));
+            }
+            let key = login_key(r);
+            match edit.config.cred_helper(&key) {
+                Some(HELPER) => keys.push(key),
+                Some(other) => said.push(format!(
+                    "credHelpers[\"{key}\"] is \"{other}\", not \"pushx\": left as it is"
+                )),
+                None => said.push(format!("credHelpers has no entry for \"{key}\"")),
+            }
+        }
+        keys
+    };
+    for key in keys {
+        edit.config.unset_cred_helper(&key);
+        said.push(format!("credHelpers[\"{key}\"]: \"pushx\" removed"));
+    }
+    if args.registries.is_empty() && edit.config.remove_plugin(HELPER) {
+        said.push("plugins.pushx removed".to_string());
+    }
+    let changed = edit.save()?;
+    for s in &said {
+        println!("{s}");
+    }
+    if changed {
+        println!("updated {}", path.display());
+    } else {
+        println!("unchanged: {} (nothing to remove)", path.display());
     }
     Ok(())
 }

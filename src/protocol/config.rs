@@ -139,6 +139,17 @@ impl DockerConfig {
         old
     }
 
+    /// Remove `credsStore`. Returns the value it held, as written (even empty), or `None` when
+    /// there was none. docker's field is `omitempty`: no key and an empty one mean the same.
+    pub fn unset_creds_store(&mut self) -> Option<String> {
+        let old = self.doc.shift_remove("credsStore")?;
+        Some(
+            old.as_str()
+                .map(String::from)
+                .unwrap_or_else(|| old.to_string()),
+        )
+    }
+
     /// Name `helper` for the registry key `key` in `credHelpers`.
     pub fn set_cred_helper(&mut self, key: &str, helper: &str) -> Result<(), ConfigError> {
         self.object_mut("credHelpers")?
@@ -223,6 +234,12 @@ impl DockerConfig {
             .ok_or_else(|| ConfigError(format!("\"plugins\": {plugin:?} is not an object")))?;
         settings.insert(option.to_owned(), value.into());
         Ok(())
+    }
+
+    /// Remove the whole `plugins.<plugin>` entry (every setting of that plugin), and an emptied
+    /// `plugins`. Returns whether there was an entry.
+    pub fn remove_plugin(&mut self, plugin: &str) -> bool {
+        remove_nested(&mut self.doc, "plugins", plugin).is_some()
     }
 
     /// Remove `plugins.<plugin>.<option>`. As docker's `SetPluginConfig` does with an empty
@@ -425,6 +442,21 @@ mod tests {
     }
 
     #[test]
+    fn unset_creds_store_keeps_every_other_key_in_place() {
+        let mut c = cfg(r#"{"z":1,"credsStore":"pushx","a":[1]}"#);
+        assert_eq!(c.unset_creds_store().as_deref(), Some("pushx"));
+        assert_eq!(text(&c), r#"{"z":1,"a":[1]}"#);
+        assert_eq!(c.unset_creds_store(), None);
+        assert_eq!(text(&c), r#"{"z":1,"a":[1]}"#);
+        // Whatever it held is reported as written, so a caller can tell "pushx" from the rest.
+        let mut c = cfg(r#"{"credsStore":""}"#);
+        assert_eq!(c.unset_creds_store().as_deref(), Some(""));
+        let mut c = cfg(r#"{"credsStore":7}"#);
+        assert_eq!(c.unset_creds_store().as_deref(), Some("7"));
+        assert_eq!(text(&c), "{}");
+    }
+
+    #[test]
     fn cred_helpers_set_and_unset() {
         let mut c = cfg(r#"{"credHelpers":{"b:1":"x","a:1":"y"},"k":true}"#);
         c.set_cred_helper("c:1", "pushx").unwrap();
@@ -523,6 +555,15 @@ mod tests {
         assert_eq!(text(&c), r#"{"plugins":{"other":{"k":"v"}},"z":0}"#);
         assert!(c.remove_plugin_setting("other", "k"));
         assert_eq!(text(&c), r#"{"z":0}"#);
+
+        // A whole plugin entry goes at once, and an emptied `plugins` with it.
+        let mut c = cfg(r#"{"plugins":{"pushx":{"a":"1","b":"2"},"other":{"k":"v"}},"z":0}"#);
+        assert!(c.remove_plugin("pushx"));
+        assert!(!c.remove_plugin("pushx"));
+        assert_eq!(text(&c), r#"{"plugins":{"other":{"k":"v"}},"z":0}"#);
+        assert!(c.remove_plugin("other"));
+        assert_eq!(text(&c), r#"{"z":0}"#);
+        assert!(!cfg(r#"{"plugins":[]}"#).remove_plugin("pushx"));
 
         let mut c = cfg(r#"{}"#);
         c.set_plugin_setting("pushx", "hooks", "push").unwrap();

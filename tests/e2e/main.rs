@@ -14,6 +14,7 @@ mod cancel;
 mod credentials;
 mod faults;
 mod hostile;
+mod install;
 mod leaks;
 mod precedence;
 mod proxy_selftest;

@@ -28,8 +28,29 @@ pub fn env_or_skip(name: &str) -> Option<String> {
                 panic!("{name} is not set: run the tests through tests/run.sh");
             }
             eprintln!("skipped: {name} is not set (run the tests through tests/run.sh)");
+            note_skip(&format!("{name} is not set"));
             None
         }
+    }
+}
+
+/// A test that returns early still counts as passed, and the runner hides a passing test's
+/// stderr: so a skip is also written to the file tests/env.sh names, and tests/run.sh lists
+/// them at the end of the run.
+pub fn note_skip(why: &str) {
+    let Some(file) = std::env::var_os("PUSHX_TEST_SKIPPED") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = writeln!(f, "{test}: {why}");
     }
 }
 
@@ -98,8 +119,16 @@ pub fn build_image(tag: &str, files: &[(&str, &[u8])]) {
         dockerfile.push_str(&format!("COPY {name} /{name}\n"));
     }
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let r = run(Command::new("docker")
-        .args(["build", "--no-cache", "-q", "-t", tag, "."])
+    let mut build = Command::new("docker");
+    build.args(["build", "--no-cache", "-q", "-t", tag]);
+    // tests/env.sh removes the images carrying its run's label when the run ends.
+    if let Ok(id) = std::env::var("PUSHX_TEST_RUN_ID")
+        && !id.is_empty()
+    {
+        build.args(["--label", &format!("pushx-test-run={id}")]);
+    }
+    let r = run(build
+        .arg(".")
         .current_dir(dir.path())
         .env("DOCKER_BUILDKIT", "0"));
     assert_eq!(r.code, 0, "docker build failed: {r:?}");
