@@ -37,6 +37,22 @@ pub(crate) struct TlsSettings {
     pub verify: bool,
 }
 
+/// `TlsSettings` in one call, for the tests of this module and of the endpoint resolution.
+#[cfg(test)]
+pub(crate) fn test_tls(
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    verify: bool,
+) -> TlsSettings {
+    TlsSettings {
+        ca,
+        cert,
+        key,
+        verify,
+    }
+}
+
 /// A host string docker-pushx cannot use. Messages are one line; hosts go through Debug so that
 /// control characters in them cannot break it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,19 +420,7 @@ mod tests {
         }
     }
 
-    fn tls(
-        ca: Option<PathBuf>,
-        cert: Option<PathBuf>,
-        key: Option<PathBuf>,
-        verify: bool,
-    ) -> TlsSettings {
-        TlsSettings {
-            ca,
-            cert,
-            key,
-            verify,
-        }
-    }
+    use super::test_tls as tls;
 
     #[test]
     fn parse_host_empty() {

@@ -24,19 +24,7 @@ pub(super) fn tcp(host: &str, port: u16, tls: Option<TlsSettings>) -> Endpoint {
     }
 }
 
-pub(super) fn tls(
-    ca: Option<PathBuf>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    verify: bool,
-) -> TlsSettings {
-    TlsSettings {
-        ca,
-        cert,
-        key,
-        verify,
-    }
-}
+pub(super) use crate::protocol::daemon_host::test_tls as tls;
 
 /// Write a context's meta.json under `config` and return its path.
 pub(super) fn write_context(config: &Path, name: &str, json: &str) -> PathBuf {
