@@ -251,3 +251,29 @@ fn an_unreachable_registry_exits_6_quickly() {
     assert!(r.stderr.contains(&down), "{r:?}");
     assert!(start.elapsed() < Duration::from_secs(10), "{r:?}");
 }
+
+/// A login holding an identity token (user `<token>`) is exchanged at the realm with
+/// `POST grant_type=refresh_token`, and one token serves every request for the repository.
+#[test]
+fn an_identity_token_is_exchanged_once_per_repository() {
+    use crate::common::token::{get_token, requests_for};
+    let reg = need!("PUSHX_TEST_TOKEN_REGISTRY");
+    let (_, pushed) = pushed_to(&reg);
+    let refresh = get_token(&[], Some((&user(), &password())), true).body["refresh_token"]
+        .as_str()
+        .expect("the token server hands out a refresh token")
+        .to_string();
+    let s = Scenario::new()
+        .config_json(serde_json::json!({"auths": {reg.as_str(): {"identitytoken": refresh}}}));
+    let before = requests_for(&pushed.repo).len();
+    let r = verify(&s, &["--format", "json", &reference(&pushed)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["targets"][0]["verification"]["blobs"]["read"], 3);
+    let seen = requests_for(&pushed.repo);
+    let new = &seen[before..];
+    assert_eq!(new.len(), 1, "one token for the run: {new:#?}");
+    assert_eq!(new[0]["method"], "POST", "{new:#?}");
+    assert_eq!(new[0]["grant_type"], "refresh_token", "{new:#?}");
+    assert_eq!(new[0]["status"], 200, "{new:#?}");
+    assert!(!r.stdout.contains(&refresh) && !r.stderr.contains(&refresh));
+}
