@@ -11,14 +11,14 @@
 //! fallback (HTTPS without verification, then plain HTTP). What verification uses is five
 //! requests; they are below, on the stack already in the binary.
 
+mod auth;
 pub(crate) mod tls;
 
 use crate::error::{Error, Kind};
 use crate::protocol::manifest::MANIFEST_ACCEPT;
 use crate::protocol::registry_auth::RegistryAuth;
-use crate::protocol::www_auth::{self, Challenge, InsecureRules, TokenResponse};
+use crate::protocol::www_auth::{self, Challenge, InsecureRules};
 use crate::secret::Secret;
-use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -516,7 +516,7 @@ impl Registry {
     async fn authorization(&self, scope: &str) -> Result<Option<Secret>, Error> {
         match &self.challenge {
             None => Ok(None),
-            Some(Challenge::Basic) => Ok(basic(&self.auth)),
+            Some(Challenge::Basic) => Ok(auth::basic(&self.auth)),
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let mut tokens = self.tokens.lock().await;
                 if let Some(t) = tokens.get(scope) {
@@ -529,94 +529,6 @@ impl Registry {
             }
         }
     }
-
-    /// The token flow: an identity token is exchanged with `POST realm`
-    /// (`grant_type=refresh_token`, as the daemon does); a password goes as Basic credentials
-    /// on `GET realm`; without credentials, an anonymous `GET`.
-    async fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scope: &str,
-    ) -> Result<Secret, Error> {
-        let service = service.unwrap_or_default();
-        let client = if authority(realm) == authority(&format!("{}/", self.base)) {
-            &self.client
-        } else {
-            &self.verified
-        };
-        let req = if let Some(refresh) = &self.auth.identity_token {
-            let form = Secret::new(www_auth::form_encode(&[
-                ("grant_type", "refresh_token"),
-                ("service", service),
-                ("scope", scope),
-                ("client_id", "docker-pushx"),
-                ("refresh_token", refresh.expose()),
-            ]));
-            Request::builder()
-                .method(Method::POST)
-                .uri(realm)
-                .header(http::header::USER_AGENT, USER_AGENT)
-                .header(
-                    http::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(Full::new(Bytes::copy_from_slice(form.expose().as_bytes())))
-                .map_err(|e| Error::other(format!("bad token realm {realm}: {e}")))?
-        } else {
-            let sep = if realm.contains('?') { '&' } else { '?' };
-            let q = www_auth::form_encode(&[("service", service), ("scope", scope)]);
-            request(
-                Method::GET,
-                &format!("{realm}{sep}{q}"),
-                None,
-                basic(&self.auth).as_ref(),
-            )?
-        };
-        let res = send_raw(client, req, self.stall, &self.domain).await?;
-        let status = res.status();
-        let body = tokio::time::timeout(self.stall, res.into_body().collect())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::new(
-                Kind::Auth,
-                format!(
-                    "the token server of {} refused the credentials (HTTP {}): log in with docker pushx login {}",
-                    self.domain,
-                    status.as_u16(),
-                    self.domain
-                ),
-            ));
-        }
-        if !status.is_success() {
-            return Err(Error::other(format!(
-                "the token server of {} answered HTTP {}",
-                self.domain,
-                status.as_u16()
-            )));
-        }
-        TokenResponse::parse(&body).map(Secret::new).ok_or_else(|| {
-            Error::other(format!(
-                "the token server of {} answered no token",
-                self.domain
-            ))
-        })
-    }
-}
-
-fn basic(auth: &RegistryAuth) -> Option<Secret> {
-    let (Some(user), Some(password)) = (&auth.username, &auth.password) else {
-        return None;
-    };
-    let raw = Secret::new(format!("{user}:{}", password.expose()));
-    Some(Secret::new(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw.expose())
-    )))
 }
 
 /// The first message of a registry's `{"errors":[{"code","message"}]}` body.
@@ -671,6 +583,8 @@ mod tests {
         assert!(resolve("https://r/v2/", "relative").is_err());
         assert_eq!(authority("https://r:5000/v2/").as_deref(), Some("r:5000"));
     }
+
+    use auth::basic;
 
     #[test]
     fn basic_only_with_a_password() {
