@@ -9,5 +9,6 @@ pub(crate) mod daemon;
 pub(crate) mod error;
 pub mod helper;
 pub mod protocol;
+pub(crate) mod registry;
 pub mod secret;
 pub mod store;

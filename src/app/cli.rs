@@ -44,6 +44,8 @@ pub(crate) enum Command {
     Import(ImportArgs),
     /// Check the daemon, the credential stores and docker's configuration.
     Doctor,
+    /// Check images already in a registry, from the registry itself (every blob, by default).
+    Verify(VerifyArgs),
     /// Print the version.
     Version,
 }
@@ -161,6 +163,37 @@ pub(crate) struct ImportArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Images to check: registry/repository:tag or registry/repository@digest.
+    #[arg(value_name = "REFERENCE", required = true)]
+    pub references: Vec<String>,
+    /// A local image each reference must hold (its config digest is the local image ID).
+    #[arg(long, value_name = "IMAGE")]
+    pub source: Option<String>,
+    /// What to check: digest (the manifest) or full (the manifest, config and every layer).
+    #[arg(long, value_enum, default_value_t = CheckMode::Full)]
+    pub mode: CheckMode,
+    /// How to print the result on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// How many blobs to read at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Give up when the registry sends nothing for this long.
+    #[arg(long, default_value = "2m", value_parser = duration, value_name = "DURATION")]
+    pub stall_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CheckMode {
+    /// The reference resolves and the manifest fetched by digest hashes to it.
+    Digest,
+    /// Digest, plus the config and every layer blob read and hashed (compressed and not).
+    Full,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +335,7 @@ mod tests {
             "configure",
             "import",
             "doctor",
+            "verify",
             "version",
             "help",
         ] {

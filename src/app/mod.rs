@@ -8,6 +8,7 @@ pub(crate) mod login;
 pub(crate) mod push;
 pub(crate) mod settings;
 pub(crate) mod table;
+pub(crate) mod verify;
 
 use crate::error::{Error, Kind};
 use crate::protocol::plugin::{self, Invocation};
@@ -126,6 +127,7 @@ fn execute(global: plugin::GlobalFlags, cli: Cli) -> Result<(), Error> {
                 Some(Command::Configure(a)) => configure::configure(&settings, a),
                 Some(Command::Import(a)) => configure::import(&settings, a),
                 Some(Command::Doctor) => doctor::doctor(&settings).await,
+                Some(Command::Verify(a)) => verify::run(&settings, a).await,
                 Some(Command::Version) | None => Ok(()),
             }
         };

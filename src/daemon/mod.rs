@@ -158,6 +158,26 @@ impl Daemon {
         })
     }
 
+    /// The daemon's insecure-registry settings (`/info` `RegistryConfig`): the CIDRs and the
+    /// `IndexConfigs` entries, each with whether it is secure.
+    pub(crate) async fn insecure_registries(
+        &self,
+    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, bool>), Error> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| daemon_error(&self.address, e))?;
+        let rc = info.registry_config.unwrap_or_default();
+        let indexes = rc
+            .index_configs
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, i)| i.secure.map(|s| (name, s)))
+            .collect();
+        Ok((rc.insecure_registry_cidrs.unwrap_or_default(), indexes))
+    }
+
     async fn raw(
         &self,
         method: Method,

@@ -6,11 +6,13 @@ pub mod config;
 pub(crate) mod daemon_host;
 pub(crate) mod duration;
 pub mod helper;
+pub(crate) mod manifest;
 pub(crate) mod plugin;
 pub mod reference;
 pub(crate) mod registry_auth;
 pub(crate) mod retry;
 pub mod stream;
+pub(crate) mod www_auth;
 
 /// For never-panic tests of parsers: `n` strings, each a deterministic pseudo-random run of up
 /// to six of `pieces` (xorshift, so a failure reproduces).

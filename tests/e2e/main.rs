@@ -21,3 +21,4 @@ mod proxy_selftest;
 mod push;
 mod token;
 mod verification;
+mod verify;

@@ -1,0 +1,103 @@
+//! The bearer-token flow of one registry: a token from the realm the registry named, for a
+//! scope, with the login's password (Basic, `GET`) or identity token (`POST`, a
+//! `refresh_token` grant, as the daemon does), or anonymously.
+
+use super::{Registry, USER_AGENT, authority, request, send_raw};
+use crate::error::{Error, Kind};
+use crate::protocol::registry_auth::RegistryAuth;
+use crate::protocol::www_auth::{self, TokenResponse};
+use crate::secret::Secret;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+impl Registry {
+    /// The token flow: an identity token is exchanged with `POST realm`
+    /// (`grant_type=refresh_token`, as the daemon does); a password goes as Basic credentials
+    /// on `GET realm`; without credentials, an anonymous `GET`.
+    pub(super) async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<Secret, Error> {
+        let service = service.unwrap_or_default();
+        let client = if authority(realm) == authority(&format!("{}/", self.base)) {
+            &self.client
+        } else {
+            &self.verified
+        };
+        let req = if let Some(refresh) = &self.auth.identity_token {
+            let form = Secret::new(www_auth::form_encode(&[
+                ("grant_type", "refresh_token"),
+                ("service", service),
+                ("scope", scope),
+                ("client_id", "docker-pushx"),
+                ("refresh_token", refresh.expose()),
+            ]));
+            Request::builder()
+                .method(Method::POST)
+                .uri(realm)
+                .header(http::header::USER_AGENT, USER_AGENT)
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(Full::new(Bytes::copy_from_slice(form.expose().as_bytes())))
+                .map_err(|e| Error::other(format!("bad token realm {realm}: {e}")))?
+        } else {
+            let sep = if realm.contains('?') { '&' } else { '?' };
+            let q = www_auth::form_encode(&[("service", service), ("scope", scope)]);
+            request(
+                Method::GET,
+                &format!("{realm}{sep}{q}"),
+                None,
+                basic(&self.auth).as_ref(),
+            )?
+        };
+        let res = send_raw(client, req, self.stall, &self.domain).await?;
+        let status = res.status();
+        let body = tokio::time::timeout(self.stall, res.into_body().collect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Error::new(
+                Kind::Auth,
+                format!(
+                    "the token server of {} refused the credentials (HTTP {}): log in with docker pushx login {}",
+                    self.domain,
+                    status.as_u16(),
+                    self.domain
+                ),
+            ));
+        }
+        if !status.is_success() {
+            return Err(Error::other(format!(
+                "the token server of {} answered HTTP {}",
+                self.domain,
+                status.as_u16()
+            )));
+        }
+        TokenResponse::parse(&body).map(Secret::new).ok_or_else(|| {
+            Error::other(format!(
+                "the token server of {} answered no token",
+                self.domain
+            ))
+        })
+    }
+}
+
+pub(super) fn basic(auth: &RegistryAuth) -> Option<Secret> {
+    let (Some(user), Some(password)) = (&auth.username, &auth.password) else {
+        return None;
+    };
+    let raw = Secret::new(format!("{user}:{}", password.expose()));
+    Some(Secret::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw.expose())
+    )))
+}

@@ -1,0 +1,609 @@
+//! A registry client of our own, speaking the distribution API directly (not through the
+//! daemon) with the credentials docker-pushx resolved: the `/v2/` ping, anonymous, Basic and
+//! bearer-token auth (tokens cached per registry and scope for the run), manifests by tag or
+//! digest, blob HEAD and streamed blob GET.
+//!
+//! Why hand-written on hyper rather than `oci-client`: oci-client brings reqwest (a second HTTP
+//! and TLS stack beside the hyper + rustls one the daemon transport already builds, with its own
+//! TLS configuration, so the daemon's certs.d and insecure rules would have to be re-expressed
+//! there), and it cannot do two things we need anyway: the identity-token grant
+//! (`grant_type=refresh_token`, what a `<token>` login holds) and the insecure-registry
+//! fallback (HTTPS without verification, then plain HTTP). What verification uses is five
+//! requests; they are below, on the stack already in the binary.
+
+mod auth;
+pub(crate) mod tls;
+
+use crate::error::{Error, Kind};
+use crate::protocol::manifest::MANIFEST_ACCEPT;
+use crate::protocol::registry_auth::RegistryAuth;
+use crate::protocol::www_auth::{self, Challenge, InsecureRules};
+use crate::secret::Secret;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_REDIRECTS: usize = 5;
+const USER_AGENT: &str = concat!("docker-pushx/", env!("CARGO_PKG_VERSION"));
+
+fn http_client(tls: rustls::ClientConfig) -> Http {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// How requests wait: `stall` bounds the wait for an answer and for each body chunk.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub stall: Duration,
+    pub insecure: InsecureRules,
+}
+
+/// Opens registries; one per process.
+pub(crate) struct RegistryClient {
+    options: Options,
+    /// For hosts other than a registry itself (token realms, blob redirects): system roots.
+    verified: Http,
+    open: tokio::sync::Mutex<HashMap<String, Arc<Registry>>>,
+}
+
+impl RegistryClient {
+    pub(crate) fn new(options: Options) -> Result<Self, Error> {
+        Ok(RegistryClient {
+            verified: http_client(tls::config(None, true)?),
+            options,
+            open: Default::default(),
+        })
+    }
+
+    /// The registry `domain` (as in a reference: `docker.io`, `host:port`), pinged once.
+    pub(crate) async fn registry(
+        &self,
+        domain: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Arc<Registry>, Error> {
+        let mut open = self.open.lock().await;
+        if let Some(r) = open.get(domain) {
+            return Ok(r.clone());
+        }
+        let host = if domain == crate::protocol::reference::DEFAULT_DOMAIN {
+            "registry-1.docker.io"
+        } else {
+            domain
+        };
+        let insecure = self.is_insecure(host).await;
+        let mut attempts = vec![("https", tls::config(Some(domain), !insecure)?)];
+        if insecure {
+            // The daemon's order: HTTPS without verification, then plain HTTP.
+            attempts.push(("http", tls::config(None, false)?));
+        }
+        let mut last = None;
+        for (scheme, tls) in attempts {
+            let client = http_client(tls);
+            let base = format!("{scheme}://{host}");
+            match ping(&client, &base, self.options.stall, domain).await {
+                Ok(challenge) => {
+                    let r = Arc::new(Registry {
+                        domain: domain.to_string(),
+                        base,
+                        client,
+                        verified: self.verified.clone(),
+                        auth: auth.clone(),
+                        challenge,
+                        stall: self.options.stall,
+                        tokens: Default::default(),
+                    });
+                    open.insert(domain.to_string(), r.clone());
+                    return Ok(r);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::other("no way to reach the registry")))
+    }
+
+    async fn is_insecure(&self, host_port: &str) -> bool {
+        if let Some(d) = self.options.insecure.by_name(host_port) {
+            return d;
+        }
+        let host = www_auth::split_host(host_port);
+        if host == "localhost" {
+            return true;
+        }
+        if let Ok(ip) = host.parse() {
+            return self.options.insecure.by_address(ip);
+        }
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host, 0u16)),
+        )
+        .await
+        {
+            Ok(Ok(addrs)) => addrs
+                .into_iter()
+                .any(|a| self.options.insecure.by_address(a.ip())),
+            _ => false,
+        }
+    }
+}
+
+/// `GET /v2/`: whether and how the registry wants credentials.
+async fn ping(
+    client: &Http,
+    base: &str,
+    stall: Duration,
+    domain: &str,
+) -> Result<Option<Challenge>, Error> {
+    let req = request(Method::GET, &format!("{base}/v2/"), None, None)?;
+    let res = send_raw(client, req, stall, domain).await?;
+    match res.status() {
+        s if s.is_success() => Ok(None),
+        StatusCode::UNAUTHORIZED => {
+            let challenges: Vec<Challenge> = res
+                .headers()
+                .get_all(http::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(www_auth::parse_challenge)
+                .collect();
+            Ok(challenges
+                .iter()
+                .find(|c| matches!(c, Challenge::Bearer { .. }))
+                .or(challenges.first())
+                .cloned()
+                .or(Some(Challenge::Basic)))
+        }
+        s => Err(Error::other(format!(
+            "{domain} does not answer like a registry (GET /v2/: HTTP {})",
+            s.as_u16()
+        ))),
+    }
+}
+
+fn request(
+    method: Method,
+    url: &str,
+    accept: Option<&str>,
+    authorization: Option<&Secret>,
+) -> Result<Request<Full<Bytes>>, Error> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(url)
+        .header(http::header::USER_AGENT, USER_AGENT);
+    if let Some(a) = accept {
+        b = b.header(http::header::ACCEPT, a);
+    }
+    if let Some(a) = authorization {
+        b = b.header(http::header::AUTHORIZATION, a.expose());
+    }
+    b.body(Full::new(Bytes::new()))
+        .map_err(|e| Error::usage(format!("bad registry request {url}: {e}")))
+}
+
+async fn send_raw(
+    client: &Http,
+    req: Request<Full<Bytes>>,
+    stall: Duration,
+    domain: &str,
+) -> Result<Response<Incoming>, Error> {
+    match tokio::time::timeout(stall, client.request(req)).await {
+        Ok(Ok(res)) => Ok(res),
+        Ok(Err(e)) => Err(Error::new(
+            Kind::Unreachable,
+            format!("cannot reach the registry {domain}: {}", chain(&e)),
+        )),
+        Err(_) => Err(Error::new(
+            Kind::Unreachable,
+            format!(
+                "the registry {domain} did not answer within {}s (--stall-timeout)",
+                stall.as_secs()
+            ),
+        )),
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !msg.contains(&s) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&s);
+        }
+        cur = err.source();
+    }
+    msg
+}
+
+/// One registry reached, with the credentials for it.
+pub(crate) struct Registry {
+    domain: String,
+    /// `scheme://host[:port]`.
+    base: String,
+    client: Http,
+    verified: Http,
+    auth: RegistryAuth,
+    challenge: Option<Challenge>,
+    stall: Duration,
+    /// The `Authorization` value for each scope; a `None` value: anonymous access.
+    tokens: tokio::sync::Mutex<HashMap<String, Option<Secret>>>,
+}
+
+/// A manifest as the registry answered it.
+pub(crate) struct FetchedManifest {
+    pub body: Bytes,
+    pub content_type: Option<String>,
+}
+
+impl Registry {
+    pub(crate) fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// `HEAD /v2/REPO/manifests/REF`: the `Docker-Content-Digest`, `Some(None)` when the
+    /// registry sends none, `None` when there is no such manifest.
+    pub(crate) async fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Option<String>>, Error> {
+        let url = format!("/v2/{repo}/manifests/{reference}");
+        let res = self
+            .send(Method::HEAD, &url, Some(MANIFEST_ACCEPT), repo)
+            .await?;
+        let Some(res) = self.found(res).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            res.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from),
+        ))
+    }
+
+    /// `GET /v2/REPO/manifests/REF`, refused past 4 MiB as distribution does.
+    pub(crate) async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<FetchedManifest>, Error> {
+        let url = format!("/v2/{repo}/manifests/{reference}");
+        let res = self
+            .send(Method::GET, &url, Some(MANIFEST_ACCEPT), repo)
+            .await?;
+        let Some(res) = self.found(res).await? else {
+            return Ok(None);
+        };
+        let content_type = res
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let limit = crate::protocol::manifest::MAX_MANIFEST_BYTES;
+        let body = self
+            .read_limited(res, limit, &format!("the manifest {repo}@{reference}"))
+            .await?;
+        Ok(Some(FetchedManifest { body, content_type }))
+    }
+
+    /// `HEAD /v2/REPO/blobs/DIGEST`: its size, or `None` when the registry has no such blob.
+    pub(crate) async fn head_blob(&self, repo: &str, digest: &str) -> Result<Option<u64>, Error> {
+        let url = format!("/v2/{repo}/blobs/{digest}");
+        let res = self.send(Method::HEAD, &url, None, repo).await?;
+        Ok(self.found(res).await?.map(|r| {
+            r.headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        }))
+    }
+
+    /// `GET /v2/REPO/blobs/DIGEST`, redirects followed: the response whose body streams the
+    /// blob (read it with [`Registry::next_chunk`]), or `None` when there is no such blob.
+    pub(crate) async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+    ) -> Result<Option<Response<Incoming>>, Error> {
+        let url = format!("/v2/{repo}/blobs/{digest}");
+        let res = self.send(Method::GET, &url, None, repo).await?;
+        self.found(res).await
+    }
+
+    /// A small blob (an image config) read whole, at most `limit` bytes.
+    pub(crate) async fn get_small_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        limit: u64,
+    ) -> Result<Option<Bytes>, Error> {
+        match self.get_blob(repo, digest).await? {
+            Some(res) => Ok(Some(
+                self.read_limited(res, limit, &format!("the blob {digest}"))
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The next piece of a streamed body; `None` at its end. A pause longer than the stall
+    /// timeout is an error.
+    pub(crate) async fn next_chunk(&self, body: &mut Incoming) -> Result<Option<Bytes>, Error> {
+        loop {
+            let frame = tokio::time::timeout(self.stall, body.frame())
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        Kind::Unreachable,
+                        format!(
+                            "the registry {} stopped sending for {}s (--stall-timeout)",
+                            self.domain,
+                            self.stall.as_secs()
+                        ),
+                    )
+                })?;
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(Error::new(
+                        Kind::Unreachable,
+                        format!("the registry {} broke off: {}", self.domain, chain(&e)),
+                    ));
+                }
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read_limited(
+        &self,
+        res: Response<Incoming>,
+        limit: u64,
+        what: &str,
+    ) -> Result<Bytes, Error> {
+        let too_big = || {
+            Error::new(
+                Kind::Verify,
+                format!(
+                    "{what} on {} is over {} MiB: refused",
+                    self.domain,
+                    limit >> 20
+                ),
+            )
+        };
+        let declared = res
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_big());
+        }
+        let mut body = res.into_body();
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next_chunk(&mut body).await? {
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(too_big());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// 2xx: the response; 404: `None`; anything else: an error naming the registry's reason.
+    async fn found(&self, res: Response<Incoming>) -> Result<Option<Response<Incoming>>, Error> {
+        let status = res.status();
+        if status.is_success() {
+            return Ok(Some(res));
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = tokio::time::timeout(self.stall, res.into_body().collect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let reason = registry_message(&body).unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("unexpected answer")
+                .to_lowercase()
+        });
+        let kind = match status.as_u16() {
+            401 | 403 => Kind::Auth,
+            _ => Kind::Other,
+        };
+        let hint = if kind == Kind::Auth {
+            format!(": log in with docker pushx login {}", self.domain)
+        } else {
+            String::new()
+        };
+        Err(Error::new(
+            kind,
+            format!(
+                "the registry {} answered HTTP {} ({reason}){hint}",
+                self.domain,
+                status.as_u16()
+            ),
+        ))
+    }
+
+    /// Send with the credentials for `repo`, follow redirects; on a 401 with a cached token,
+    /// fetch a new one once (it may have expired).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        accept: Option<&str>,
+        repo: &str,
+    ) -> Result<Response<Incoming>, Error> {
+        let scope = www_auth::pull_scope(repo);
+        let mut renewed = false;
+        loop {
+            let authorization = self.authorization(&scope).await?;
+            let mut url = format!("{}{path}", self.base);
+            let mut same_host = true;
+            let mut res = None;
+            for _ in 0..=MAX_REDIRECTS {
+                let auth = if same_host {
+                    authorization.as_ref()
+                } else {
+                    None
+                };
+                let req = request(method.clone(), &url, accept, auth)?;
+                let client = if same_host {
+                    &self.client
+                } else {
+                    &self.verified
+                };
+                let r = send_raw(client, req, self.stall, &self.domain).await?;
+                if !r.status().is_redirection() {
+                    res = Some(r);
+                    break;
+                }
+                let Some(next) = r
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                else {
+                    res = Some(r);
+                    break;
+                };
+                let next = resolve(&url, next)?;
+                same_host = authority(&next) == authority(&format!("{}/", self.base));
+                url = next;
+            }
+            let res = res.ok_or_else(|| {
+                Error::other(format!("the registry {} redirects in a loop", self.domain))
+            })?;
+            if res.status() == StatusCode::UNAUTHORIZED && !renewed && authorization.is_some() {
+                self.tokens.lock().await.remove(&scope);
+                renewed = true;
+                continue;
+            }
+            return Ok(res);
+        }
+    }
+
+    async fn authorization(&self, scope: &str) -> Result<Option<Secret>, Error> {
+        match &self.challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(auth::basic(&self.auth)),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let mut tokens = self.tokens.lock().await;
+                if let Some(t) = tokens.get(scope) {
+                    return Ok(t.clone());
+                }
+                let token = self.fetch_token(realm, service.as_deref(), scope).await?;
+                let value = Some(Secret::new(format!("Bearer {}", token.expose())));
+                tokens.insert(scope.to_string(), value.clone());
+                Ok(value)
+            }
+        }
+    }
+}
+
+/// The first message of a registry's `{"errors":[{"code","message"}]}` body.
+fn registry_message(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("errors")?.get(0)?;
+    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+    let message = e
+        .get("message")
+        .and_then(|c| c.as_str())
+        .unwrap_or_default();
+    Some(format!("{code} {message}").trim().to_lowercase())
+}
+
+fn authority(url: &str) -> Option<String> {
+    url.parse::<Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.as_str().to_string()))
+}
+
+/// A `Location` against the URL it answered: absolute, or a path on the same host.
+fn resolve(base: &str, location: &str) -> Result<String, Error> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Ok(location.to_string());
+    }
+    let uri: Uri = base
+        .parse()
+        .map_err(|e| Error::other(format!("bad URL {base}: {e}")))?;
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let auth = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    if location.starts_with('/') {
+        Ok(format!("{scheme}://{auth}{location}"))
+    } else {
+        Err(Error::other(format!("unsupported redirect to {location}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_resolve() {
+        assert_eq!(
+            resolve("https://r:5000/v2/a/blobs/x", "/blob?sig=1").unwrap(),
+            "https://r:5000/blob?sig=1"
+        );
+        assert_eq!(
+            resolve("https://r/v2/", "https://cdn.example/x").unwrap(),
+            "https://cdn.example/x"
+        );
+        assert!(resolve("https://r/v2/", "relative").is_err());
+        assert_eq!(authority("https://r:5000/v2/").as_deref(), Some("r:5000"));
+    }
+
+    use auth::basic;
+
+    #[test]
+    fn basic_only_with_a_password() {
+        let a = crate::credentials::to_auth("r", "u", Secret::new("p"));
+        assert_eq!(basic(&a).unwrap().expose(), "Basic dTpw");
+        let t = crate::credentials::to_auth("r", "<token>", Secret::new("p"));
+        assert!(basic(&t).is_none());
+        assert!(basic(&RegistryAuth::anonymous()).is_none());
+    }
+
+    #[test]
+    fn registry_errors_give_their_message() {
+        assert_eq!(
+            registry_message(
+                br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#
+            )
+            .as_deref(),
+            Some("blob_unknown blob unknown to registry")
+        );
+        assert_eq!(registry_message(b"<html>"), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! TLS for registries, set up as the daemon does: the system roots plus the CAs in
+//! `/etc/docker/certs.d/HOST[:PORT]/*.crt`, a client certificate from `*.cert` with the
+//! `*.key` of the same name there, and no verification at all for insecure registries.
+
+use crate::error::Error;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the daemon looks for per-registry certificates.
+pub(crate) const CERTS_D: &str = "/etc/docker/certs.d";
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn certs_dir(registry: &str) -> PathBuf {
+    Path::new(CERTS_D).join(registry)
+}
+
+/// The TLS configuration for `registry` (`host[:port]` as written); `verify` false for an
+/// insecure registry. `None` for `registry` means no per-registry files (token servers, CDNs).
+pub(crate) fn config(registry: Option<&str>, verify: bool) -> Result<rustls::ClientConfig, Error> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::other(format!("TLS setup: {e}")))?;
+    let dir = registry.map(certs_dir);
+    let files = dir.as_deref().map(list).unwrap_or_default();
+    let builder = if verify {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        for ca in files.iter().filter(|p| ext(p) == "crt") {
+            for cert in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| bad(ca, &e))?
+                .flatten()
+            {
+                roots.add(cert).map_err(|e| bad(ca, &e))?;
+            }
+        }
+        builder.with_root_certificates(roots)
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    };
+    // docker pairs `NAME.cert` with `NAME.key`.
+    let pair = files.iter().filter(|p| ext(p) == "cert").find_map(|cert| {
+        let key = cert.with_extension("key");
+        key.exists().then(|| (cert.clone(), key))
+    });
+    match pair {
+        Some((cert, key)) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+                .map_err(|e| bad(&cert, &e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(&cert, &e))?;
+            let k = PrivateKeyDer::from_pem_file(&key).map_err(|e| bad(&key, &e))?;
+            builder
+                .with_client_auth_cert(certs, k)
+                .map_err(|e| bad(&cert, &e))
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn ext(p: &Path) -> &str {
+    p.extension().and_then(|e| e.to_str()).unwrap_or("")
+}
+
+fn bad(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::usage(format!(
+        "bad registry certificate file {}: {e}",
+        path.display()
+    ))
+}
+
+/// For registries the daemon treats as insecure: encrypt, but do not check the identity.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,279 @@
+//! End-to-end `docker pushx verify` against the real registries: it passes after a push on each
+//! kind of registry (plain, htpasswd, TLS, bearer token), and it catches what the daemon cannot
+//! see, made by editing a registry's storage directly: a layer blob with a flipped byte, a
+//! layer blob deleted as a garbage collection would, a corrupt config blob. Bad input, a wrong
+//! password and a registry that is down end with their documented codes.
+
+use crate::common::scenario::Pushed;
+use crate::common::*;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The storage directory of the test registry `registry` (tests/env.sh names them).
+fn storage(registry: &str) -> PathBuf {
+    let work = std::env::var("PUSHX_TEST_WORKDIR").expect("PUSHX_TEST_WORKDIR");
+    let is = |var: &str| std::env::var(var).is_ok_and(|v| v == registry);
+    let name = if is("PUSHX_TEST_TOKEN_REGISTRY") {
+        "token"
+    } else if is("PUSHX_TEST_TLS_REGISTRY") {
+        "tls"
+    } else if is("PUSHX_TEST_AUTH_REGISTRY") {
+        "auth"
+    } else {
+        "plain"
+    };
+    PathBuf::from(work).join(format!("{name}-data/docker/registry/v2"))
+}
+
+/// The `data` file of blob `digest` in the registry's storage.
+fn blob_file(registry: &str, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    storage(registry)
+        .join("blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+/// The pushed manifest, read from the registry's storage: (config digest, layer digests).
+fn blobs_of(pushed: &Pushed) -> (String, Vec<String>) {
+    let digest = pushed.target(0)["digest"].as_str().unwrap().to_string();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob_file(&pushed.registry, &digest)).unwrap())
+            .unwrap();
+    let config = m["config"]["digest"].as_str().unwrap().to_string();
+    let layers = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    (config, layers)
+}
+
+fn flip_middle_byte(path: &PathBuf) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A fresh two-layer image pushed to `registry` (logged in), checked by digest only.
+fn pushed_to(registry: &str) -> (Scenario, Pushed) {
+    let s = Scenario::new()
+        .login(registry)
+        .image(&[("a", &random_bytes(40_000)), ("b", &random_bytes(30_000))]);
+    let pushed = s.push_to(registry, &["--verify", "digest"]);
+    pushed.assert_landed();
+    (s, pushed)
+}
+
+fn reference(p: &Pushed) -> String {
+    format!("{}:{}", p.name(), p.tag)
+}
+
+fn verify(s: &Scenario, args: &[&str]) -> Run {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    s.pushx(&all)
+}
+
+/// verify passes, by tag and by digest in one run; the second reference only HEADs the layers.
+fn passes_on(registry: &str) {
+    let (s, pushed) = pushed_to(registry);
+    let digest = pushed.target(0)["digest"].as_str().unwrap().to_string();
+    let by_digest = format!("{}@{digest}", pushed.name());
+    let r = verify(&s, &["--format", "json", &reference(&pushed), &by_digest]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    for i in 0..2 {
+        let t = &v["targets"][i];
+        assert_eq!(t["digest"], digest.as_str(), "{r:?}");
+        assert_eq!(t["verification"]["mode"], "full", "{r:?}");
+        assert_eq!(t["verification"]["ok"], true, "{r:?}");
+        assert_eq!(t["verification"]["blobs"]["checked"], 3, "{r:?}");
+    }
+    let first = &v["targets"][0]["verification"]["blobs"];
+    assert_eq!(first["read"], 3, "config and both layers read: {r:?}");
+    assert!(first["bytes_read"].as_u64().unwrap() > 70_000, "{r:?}");
+    assert_eq!(
+        v["targets"][1]["verification"]["blobs"]["read"], 1,
+        "only the config read again, layers HEADed: {r:?}"
+    );
+    // The table, and digest mode.
+    let r = verify(&s, &["--mode", "digest", &reference(&pushed)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("VERIFIED") && r.stdout.contains(" ok "),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn passes_after_a_push_to_a_plain_registry() {
+    passes_on(&need!("PUSHX_TEST_REGISTRY"));
+}
+
+#[test]
+fn passes_after_a_push_to_an_htpasswd_registry() {
+    passes_on(&need!("PUSHX_TEST_AUTH_REGISTRY"));
+}
+
+#[test]
+fn passes_after_a_push_to_a_tls_registry() {
+    passes_on(&need!("PUSHX_TEST_TLS_REGISTRY"));
+}
+
+#[test]
+fn passes_after_a_push_to_a_bearer_token_registry() {
+    passes_on(&need!("PUSHX_TEST_TOKEN_REGISTRY"));
+}
+
+#[test]
+fn source_must_be_the_local_image() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let src = s.image_name().to_string();
+    let r = verify(&s, &["--source", &src, &reference(&pushed)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let other = unique("pushx-e2e-other");
+    build_image(&format!("{other}:1"), &[("c", &random_bytes(1_000))]);
+    let r = verify(
+        &s,
+        &["--source", &format!("{other}:1"), &reference(&pushed)],
+    );
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("not the local image"), "{r:?}");
+}
+
+/// The daemon's default `--verify pull` cannot see this (the measurement); digest mode
+/// cannot either: the manifest is intact. Full mode reads the blob.
+#[test]
+fn a_flipped_byte_in_a_layer_fails_full_and_passes_digest() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let (_, layers) = blobs_of(&pushed);
+    flip_middle_byte(&blob_file(&reg, &layers[1]));
+    let r = verify(&s, &["--mode", "full", &reference(&pushed)]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(
+        r.stderr.contains(&format!("layer blob {}", layers[1])) && r.stderr.contains("found"),
+        "names the blob, what was expected and found: {r:?}"
+    );
+    let r = verify(&s, &["--format", "json", &reference(&pushed)]);
+    assert_eq!(r.code, 5, "{r:?}");
+    let t = &r.json()["targets"][0];
+    assert_eq!(t["verification"]["ok"], false, "{r:?}");
+    assert!(t["error"].as_str().unwrap().contains(&layers[1]), "{r:?}");
+    let r = verify(&s, &["--mode", "digest", &reference(&pushed)]);
+    assert_eq!(r.code, 0, "digest mode checks the manifest only: {r:?}");
+}
+
+#[test]
+fn a_layer_blob_deleted_as_a_gc_would_fails() {
+    let reg = need!("PUSHX_TEST_TOKEN_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let (_, layers) = blobs_of(&pushed);
+    let file = blob_file(&reg, &layers[0]);
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    let r = verify(&s, &[&reference(&pushed)]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(
+        r.stderr
+            .contains(&format!("layer blob {} is missing", layers[0])),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_config_blob_fails() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let (config, _) = blobs_of(&pushed);
+    flip_middle_byte(&blob_file(&reg, &config));
+    let r = verify(&s, &[&reference(&pushed)]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains(&format!("config blob {config}")), "{r:?}");
+}
+
+#[test]
+fn a_tag_the_registry_does_not_have_fails() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let s = Scenario::new();
+    let r = verify(&s, &[&format!("{reg}/{}:1", unique("e2e/none"))]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("has no tag 1"), "{r:?}");
+}
+
+#[test]
+fn bad_references_exit_2_in_one_line() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let s = Scenario::new();
+    for bad in [
+        "team/app:1".to_string(),
+        format!("{reg}/app@sha256:0123abcd"),
+        format!("{reg}/App:1"),
+    ] {
+        let r = verify(&s, &[&bad]);
+        assert_eq!(r.code, 2, "{bad}: {r:?}");
+        assert_one_line_error(&r);
+        assert!(r.stdout.is_empty(), "{r:?}");
+    }
+}
+
+#[test]
+fn a_wrong_password_exits_3() {
+    for var in ["PUSHX_TEST_AUTH_REGISTRY", "PUSHX_TEST_TOKEN_REGISTRY"] {
+        let reg = need!(var);
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:wrong", user()));
+        let s = Scenario::new()
+            .config_json(serde_json::json!({"auths": {reg.as_str(): {"auth": auth}}}));
+        let r = verify(&s, &[&format!("{reg}/e2e/any:1")]);
+        assert_eq!(r.code, 3, "{var}: {r:?}");
+        assert_one_line_error(&r);
+    }
+}
+
+#[test]
+fn an_unreachable_registry_exits_6_quickly() {
+    let down = need!("PUSHX_TEST_DOWN_REGISTRY");
+    let s = Scenario::new();
+    let start = Instant::now();
+    let r = verify(&s, &[&format!("{down}/e2e/any:1")]);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains(&down), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(10), "{r:?}");
+}
+
+/// A login holding an identity token (user `<token>`) is exchanged at the realm with
+/// `POST grant_type=refresh_token`, and one token serves every request for the repository.
+#[test]
+fn an_identity_token_is_exchanged_once_per_repository() {
+    use crate::common::token::{get_token, requests_for};
+    let reg = need!("PUSHX_TEST_TOKEN_REGISTRY");
+    let (_, pushed) = pushed_to(&reg);
+    let refresh = get_token(&[], Some((&user(), &password())), true).body["refresh_token"]
+        .as_str()
+        .expect("the token server hands out a refresh token")
+        .to_string();
+    let s = Scenario::new()
+        .config_json(serde_json::json!({"auths": {reg.as_str(): {"identitytoken": refresh}}}));
+    let before = requests_for(&pushed.repo).len();
+    let r = verify(&s, &["--format", "json", &reference(&pushed)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["targets"][0]["verification"]["blobs"]["read"], 3);
+    let seen = requests_for(&pushed.repo);
+    let new = &seen[before..];
+    assert_eq!(new.len(), 1, "one token for the run: {new:#?}");
+    assert_eq!(new[0]["method"], "POST", "{new:#?}");
+    assert_eq!(new[0]["grant_type"], "refresh_token", "{new:#?}");
+    assert_eq!(new[0]["status"], 200, "{new:#?}");
+    assert!(!r.stdout.contains(&refresh) && !r.stderr.contains(&refresh));
+}
