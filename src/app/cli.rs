@@ -239,6 +239,10 @@ pub(crate) struct PushArgs {
     /// tags that existed before are always kept).
     #[arg(long)]
     pub keep_tags: bool,
+    /// Change nothing: show the plan, each registry's reachability, credentials, push
+    /// permission and which targets are already up to date, and exit as the push would.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl PushArgs {

@@ -11,8 +11,13 @@
 //! fallback (HTTPS without verification, then plain HTTP). What verification uses is five
 //! requests; they are below, on the stack already in the binary.
 
+mod access;
 mod auth;
 pub(crate) mod tls;
+mod up_to_date;
+
+pub(crate) use access::PushAccess;
+pub(crate) use up_to_date::TagState;
 
 use crate::error::{Error, Kind};
 use crate::protocol::manifest::MANIFEST_ACCEPT;

@@ -6,6 +6,7 @@
 //! [`progress`] the live progress on stderr. This file wires them to the daemon, the
 //! credentials and the command line.
 
+mod dry_run;
 pub(crate) mod engine;
 pub(crate) mod orchestrate;
 pub(crate) mod plan;
@@ -31,6 +32,9 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         Some(c) => Error::new(e.kind, format!("{}; did you mean \"{c}\"?", e.message)),
         None => e,
     })?;
+    if args.dry_run {
+        return dry_run::run(settings, args, plan).await;
+    }
     let deadline = Deadline::after(args.timeout);
     let mut tags = Tags::default();
     // Before any push starts, a signal or the deadline simply ends the command.
