@@ -12,6 +12,7 @@ mod common;
 mod bad_input;
 mod cancel;
 mod credentials;
+mod dry_run;
 mod faults;
 mod hostile;
 mod install;
