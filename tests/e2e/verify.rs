@@ -352,3 +352,23 @@ fn push_verify_full_catches_a_flipped_byte_that_pull_cannot_see() {
     );
     assert!(t["error"].as_str().unwrap().contains(&layers[1]), "{r:?}");
 }
+
+/// A layer blob deleted as a GC would: the tag is then not up to date, the push uploads the
+/// blob again, and `--verify full` reads it back intact; `verify` passes again after.
+#[test]
+fn a_push_after_a_gc_deleted_a_layer_uploads_it_again() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let (_, layers) = blobs_of(&pushed);
+    let file = blob_file(&reg, &layers[0]);
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    assert_eq!(verify(&s, &[&reference(&pushed)]).code, 5);
+    let again = s.push_as(&reference(&pushed), &["--verify", "full"]);
+    again.assert_landed();
+    let t = again.target(0);
+    assert_eq!(t["layers"]["pushed"], 1, "{:?}", again.run);
+    assert_eq!(t["verification"]["ok"], true, "{:?}", again.run);
+    assert!(file.exists(), "the blob is back");
+    let r = verify(&s, &[&reference(&pushed)]);
+    assert_eq!(r.code, 0, "{r:?}");
+}

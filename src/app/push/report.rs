@@ -448,6 +448,28 @@ mod tests {
     }
 
     #[test]
+    fn an_up_to_date_target_is_counted_everywhere() {
+        let mut r = result();
+        r.targets[0].status = Status::UpToDate;
+        r.targets[0].layers.existing = 2;
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["targets"][0]["status"], "up-to-date");
+        assert!(v["targets"][0]["verification"].get("blobs").is_none());
+        let table = render_at(&r, Format::Table, false, TABLE_WIDTH).unwrap();
+        let row = table.lines().nth(1).unwrap();
+        assert!(
+            row.contains("up-to-date  sha256:aaaaaaaaaaaa  0B, 0 of 2 layers  digest ok"),
+            "{table}"
+        );
+        let quiet = render_at(&r, Format::Table, true, TABLE_WIDTH).unwrap();
+        assert_eq!(quiet, format!("r:1/a:1@sha256:{}\n", "a".repeat(64)));
+        assert_eq!(
+            r.targets[0].summary(true),
+            "up-to-date sha256:aaaaaaaaaaaa (not pushed), verified (digest)"
+        );
+    }
+
+    #[test]
     fn table_shows_status_and_verification() {
         let out = render_at(&result(), Format::Table, false, TABLE_WIDTH).unwrap();
         let lines: Vec<&str> = out.lines().collect();
