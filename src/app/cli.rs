@@ -243,6 +243,10 @@ pub(crate) struct PushArgs {
     /// permission and which targets are already up to date, and exit as the push would.
     #[arg(long)]
     pub dry_run: bool,
+    /// Push even a target whose tag already holds the image with every blob present (by
+    /// default such a target is not pushed again: `up-to-date`).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl PushArgs {
@@ -267,6 +271,9 @@ pub(crate) enum VerifyMode {
     Pull,
     /// Resolve the tag at the registry and compare digests.
     Digest,
+    /// From the registry itself: the tag resolves to the pushed digest, the config is the
+    /// source image, and every blob is read and hashed (compressed and not).
+    Full,
     /// Trust the push stream.
     None,
 }

@@ -17,9 +17,9 @@ use crate::protocol::www_auth::InsecureRules;
 use crate::registry::{Options, Registry, RegistryClient};
 use futures::StreamExt;
 use serde::Serialize;
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Serialize)]
@@ -46,17 +46,18 @@ struct Verification {
     blobs: Blobs,
 }
 
-#[derive(Debug, Serialize, Default, Clone, Copy)]
-struct Blobs {
+#[derive(Debug, Serialize, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blobs {
     /// Blobs found present and right: read in full, or HEADed when read before.
-    checked: u64,
+    pub checked: u64,
     /// Blobs read in full.
-    read: u64,
-    bytes_read: u64,
+    pub read: u64,
+    pub bytes_read: u64,
 }
 
+/// What one reference's check read, counted as it goes (blobs are read concurrently).
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     checked: AtomicU64,
     read: AtomicU64,
     bytes_read: AtomicU64,
@@ -65,11 +66,21 @@ struct Counters {
 }
 
 impl Counters {
-    fn blobs(&self) -> Blobs {
+    pub(crate) fn blobs(&self) -> Blobs {
         Blobs {
             checked: self.checked.load(Ordering::Relaxed),
             read: self.read.load(Ordering::Relaxed),
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `detail`, saying how many layers' decompressed content could not be checked.
+    pub(crate) fn note_unchecked(&self, detail: String) -> String {
+        match self.unchecked.load(Ordering::Relaxed) {
+            0 => detail,
+            n => {
+                format!("{detail}; {n} zstd or unknown layer(s): decompressed content not checked")
+            }
         }
     }
 }
@@ -124,12 +135,11 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
         stall: args.stall_timeout,
         insecure,
     })?;
-    let verifier = Verifier {
-        mode: args.mode,
-        jobs: usize::from(args.jobs),
-        read: Mutex::new(HashSet::new()),
-        source: args.source.clone().zip(source_id),
-    };
+    let verifier = Verifier::new(
+        args.mode,
+        usize::from(args.jobs),
+        args.source.clone().zip(source_id),
+    );
     let mut targets = Vec::new();
     for r in &refs {
         let found = &creds[&r.auth_key()];
@@ -149,12 +159,7 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
                 Some(e.kind),
             ),
         };
-        let detail = match counters.unchecked.load(Ordering::Relaxed) {
-            0 => detail,
-            n => {
-                format!("{detail}; {n} zstd or unknown layer(s): decompressed content not checked")
-            }
-        };
+        let detail = counters.note_unchecked(detail);
         targets.push(Target {
             reference: r.to_string(),
             digest,
@@ -238,18 +243,35 @@ fn mismatch(m: impl Into<String>) -> Error {
     Error::new(Kind::Verify, m)
 }
 
-struct Verifier {
+/// The registry-side check of references, shared by `docker pushx verify` and `docker pushx
+/// --verify full`; one per run, so that what it read once on a registry it only HEADs after.
+pub(crate) struct Verifier {
     mode: CheckMode,
     jobs: usize,
-    /// Blobs read in full this run, by registry: later references only HEAD them.
-    read: Mutex<HashSet<(String, String)>>,
-    /// `--source` and its image ID.
+    /// Blobs by registry and digest; `true` once read in full and found right this run: later
+    /// references only HEAD them. A check of a blob another is reading waits for that read.
+    read: Mutex<HashMap<(String, String), ReadOnce>>,
+    /// `--source` (or the pushed SOURCE) and its image ID.
     source: Option<(String, String)>,
 }
 
-type Failed = (Option<String>, Error);
+pub(crate) type Failed = (Option<String>, Error);
+
+/// Whether a blob was read in full and found right; locked while it is being read.
+type ReadOnce = Arc<tokio::sync::Mutex<bool>>;
 
 impl Verifier {
+    /// `jobs`: blobs read at once per reference; `source`: a local image's name and ID that
+    /// the config digest must be.
+    pub(crate) fn new(mode: CheckMode, jobs: usize, source: Option<(String, String)>) -> Self {
+        Verifier {
+            mode,
+            jobs: jobs.max(1),
+            read: Mutex::new(HashMap::new()),
+            source,
+        }
+    }
+
     /// The digest the reference resolves to and a one-line summary, or the digest (when known)
     /// and what failed.
     async fn check(
@@ -258,8 +280,14 @@ impl Verifier {
         reg: &Registry,
         n: &Counters,
     ) -> Result<(String, String), Failed> {
+        let digest = self.resolve(r, reg).await?;
+        self.check_digest(r, reg, digest, n).await
+    }
+
+    /// The digest `r` names or its tag resolves to at the registry.
+    pub(crate) async fn resolve(&self, r: &Reference, reg: &Registry) -> Result<String, Failed> {
         let repo = &r.path;
-        let digest = match &r.digest {
+        Ok(match &r.digest {
             Some(d) => d.clone(),
             None => {
                 let tag = r.tag_or_latest();
@@ -278,7 +306,18 @@ impl Verifier {
                     },
                 }
             }
-        };
+        })
+    }
+
+    /// The manifest `digest` in `r`'s repository, and in full mode everything it names.
+    pub(crate) async fn check_digest(
+        &self,
+        r: &Reference,
+        reg: &Registry,
+        digest: String,
+        n: &Counters,
+    ) -> Result<(String, String), Failed> {
+        let repo = &r.path;
         let fail = |e: Error| (Some(digest.clone()), e);
         let m = self.manifest(reg, repo, &digest).await.map_err(fail)?;
         let mut configs = Vec::new();
@@ -398,12 +437,17 @@ impl Verifier {
                 layers.len()
             )));
         }
-        let results: Vec<Result<(), Error>> =
-            futures::stream::iter(layers.iter().zip(&cfg.rootfs.diff_ids))
-                .map(|(l, diff_id)| self.layer(reg, repo, l, diff_id, n))
-                .buffered(self.jobs)
-                .collect()
-                .await;
+        // The futures are made first: a closure inside the stream would make this future
+        // not `Send` (rust-lang/rust#102211), and the push spawns it.
+        let reads: Vec<_> = layers
+            .iter()
+            .zip(&cfg.rootfs.diff_ids)
+            .map(|(l, diff_id)| self.layer(reg, repo, l, diff_id, n))
+            .collect();
+        let results: Vec<Result<(), Error>> = futures::stream::iter(reads)
+            .buffered(self.jobs)
+            .collect()
+            .await;
         results.into_iter().collect()
     }
 
@@ -418,7 +462,17 @@ impl Verifier {
     ) -> Result<(), Error> {
         let key = (reg.domain().to_string(), l.digest.clone());
         let missing = || mismatch(format!("layer blob {} is missing", l.digest));
-        if self.read.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+        let slot = self
+            .read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        // Held to the end of this check: another reference's check of the blob waits, then
+        // only HEADs it (or reads it itself, if this read failed).
+        let mut read_before = slot.lock().await;
+        if *read_before {
             let size = reg.head_blob(repo, &l.digest).await?.ok_or_else(missing)?;
             if size != 0 && size != l.size {
                 return Err(mismatch(format!(
@@ -474,9 +528,7 @@ impl Verifier {
             }
         }
         n.checked.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut s) = self.read.lock() {
-            s.insert(key);
-        }
+        *read_before = true;
         Ok(())
     }
 }

@@ -21,5 +21,6 @@ mod precedence;
 mod proxy_selftest;
 mod push;
 mod token;
+mod uptodate;
 mod verification;
 mod verify;

@@ -277,3 +277,98 @@ fn an_identity_token_is_exchanged_once_per_repository() {
     assert_eq!(new[0]["status"], 200, "{new:#?}");
     assert!(!r.stdout.contains(&refresh) && !r.stderr.contains(&refresh));
 }
+
+/// `docker pushx --verify full`: a fresh push passes, reading each blob once (the second tag of
+/// the repository only HEADs the layers), with the config checked to be the source image.
+#[test]
+fn push_verify_full_passes_and_reads_each_blob_once() {
+    let reg = need!("PUSHX_TEST_AUTH_REGISTRY");
+    let s = Scenario::new()
+        .login(&reg)
+        .image(&[("a", &random_bytes(40_000)), ("b", &random_bytes(30_000))]);
+    let pushed = s.push_to(&reg, &["--verify", "full", "-t", "2"]);
+    pushed.assert_landed();
+    let r = &pushed.run;
+    let v = pushed.json();
+    for i in 0..2 {
+        let t = &v["targets"][i]["verification"];
+        assert_eq!(t["mode"], "full", "{r:?}");
+        assert_eq!(t["ok"], true, "{r:?}");
+        assert_eq!(t["blobs"]["checked"], 3, "{r:?}");
+        assert!(
+            t["detail"]
+                .as_str()
+                .unwrap()
+                .contains("config is the local"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(v["targets"][0]["verification"]["blobs"]["read"], 3, "{r:?}");
+    assert_eq!(
+        v["targets"][1]["verification"]["blobs"]["read"], 1,
+        "the second tag reads only its config: {r:?}"
+    );
+    assert!(v["targets"][0]["verification"]["blobs"]["bytes_read"].as_u64() > Some(70_000));
+    // Other modes keep their JSON shape.
+    let again = s.push_as(&reference(&pushed), &["--verify", "digest"]);
+    again.expect(0);
+    assert!(again.target(0)["verification"].get("blobs").is_none());
+}
+
+/// The measurement: a layer blob corrupted in the registry's storage. A second push
+/// with the default `--verify pull` passes (the engine sees the layer exists, the pull-back
+/// skips the layers it holds); `--verify full` reads it and fails with exit 5, naming it.
+#[test]
+fn push_verify_full_catches_a_flipped_byte_that_pull_cannot_see() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let (_, layers) = blobs_of(&pushed);
+    flip_middle_byte(&blob_file(&reg, &layers[1]));
+    let blind = s.push_as(&reference(&pushed), &[]);
+    blind.expect(0);
+    assert_eq!(blind.target(0)["verification"]["mode"], "pull");
+    assert_eq!(
+        blind.target(0)["verification"]["ok"],
+        true,
+        "{:?}",
+        blind.run
+    );
+    let full = s.push_as(
+        &reference(&pushed),
+        &["--verify", "full", "--progress", "quiet"],
+    );
+    let r = &full.run;
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_one_line_error(r);
+    assert!(
+        r.stderr.contains(&format!("layer blob {}", layers[1])) && r.stderr.contains("found"),
+        "names the blob, what was expected and found: {r:?}"
+    );
+    let t = full.target(0);
+    assert_eq!(t["verification"]["ok"], false, "{r:?}");
+    assert!(
+        t["verification"]["blobs"]["read"].as_u64() >= Some(1),
+        "{r:?}"
+    );
+    assert!(t["error"].as_str().unwrap().contains(&layers[1]), "{r:?}");
+}
+
+/// A layer blob deleted as a GC would: the tag is then not up to date, the push uploads the
+/// blob again, and `--verify full` reads it back intact; `verify` passes again after.
+#[test]
+fn a_push_after_a_gc_deleted_a_layer_uploads_it_again() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let (_, layers) = blobs_of(&pushed);
+    let file = blob_file(&reg, &layers[0]);
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    assert_eq!(verify(&s, &[&reference(&pushed)]).code, 5);
+    let again = s.push_as(&reference(&pushed), &["--verify", "full"]);
+    again.assert_landed();
+    let t = again.target(0);
+    assert_eq!(t["layers"]["pushed"], 1, "{:?}", again.run);
+    assert_eq!(t["verification"]["ok"], true, "{:?}", again.run);
+    assert!(file.exists(), "the blob is back");
+    let r = verify(&s, &[&reference(&pushed)]);
+    assert_eq!(r.code, 0, "{r:?}");
+}

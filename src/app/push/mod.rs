@@ -11,6 +11,7 @@ pub(crate) mod engine;
 pub(crate) mod orchestrate;
 pub(crate) mod plan;
 pub(crate) mod progress;
+pub(crate) mod remote;
 pub(crate) mod report;
 
 pub(crate) use plan::{Plan, plan};
@@ -59,10 +60,22 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         retry_delay: args.retry_delay,
         stall_timeout: args.stall_timeout,
         jobs: usize::from(args.jobs),
+        force: args.force,
     };
+    let remote = Arc::new(
+        remote::Registries::new(
+            &daemon,
+            &job.plan.source,
+            &job.image_id,
+            args.stall_timeout,
+            usize::from(args.jobs),
+        )
+        .await,
+    );
     let reporter: Arc<dyn Reporter> = Arc::from(reporter(args.progress_mode()));
     let (result, outcome) = push_all(
         daemon,
+        remote,
         job,
         &policy,
         reporter,

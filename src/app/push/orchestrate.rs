@@ -5,6 +5,7 @@
 use super::engine::Engine;
 use super::plan::Plan;
 use super::progress::Reporter;
+use super::remote::Remote;
 use super::report::{Layers, PushResult, Status, TargetResult, Verification};
 use crate::app::cli::VerifyMode;
 use crate::credentials::Found;
@@ -31,6 +32,8 @@ pub(crate) struct Policy {
     pub stall_timeout: Duration,
     /// Repository groups pushed at once.
     pub jobs: usize,
+    /// Push targets whose tag is already up to date, too.
+    pub force: bool,
 }
 
 /// The overall `--timeout`, counted from the start of the command.
@@ -72,10 +75,13 @@ pub(crate) struct Job {
     pub creds: BTreeMap<String, Found>,
 }
 
-/// Push every target of `job`. Returns the result document (complete even when the run was cut
-/// short by `cancelled` or the deadline) and the run's outcome.
-pub(crate) async fn push_all<E: Engine>(
+/// Push every target of `job` through `engine`, asking `remote` (the registries directly)
+/// what is up to date and, with `--verify full`, to check what landed. Returns the result
+/// document (complete even when the run was cut short by `cancelled` or the deadline) and the
+/// run's outcome.
+pub(crate) async fn push_all<E: Engine, R: Remote>(
     engine: Arc<E>,
+    remote: Arc<R>,
     job: Job,
     policy: &Policy,
     reporter: Arc<dyn Reporter>,
@@ -99,8 +105,9 @@ pub(crate) async fn push_all<E: Engine>(
         let group = group.clone();
         let first = index;
         index += group.len();
-        let (engine, reporter, semaphore, creds, image_id, policy, results) = (
+        let (engine, remote, reporter, semaphore, creds, image_id, policy, results) = (
             engine.clone(),
+            remote.clone(),
             reporter.clone(),
             semaphore.clone(),
             creds.clone(),
@@ -114,6 +121,7 @@ pub(crate) async fn push_all<E: Engine>(
                 let found = &creds[&target.auth_key()];
                 let r = push_one(
                     engine.as_ref(),
+                    remote.as_ref(),
                     target,
                     found,
                     reporter.as_ref(),
@@ -283,8 +291,31 @@ where
     }
 }
 
-async fn push_one<E: Engine>(
+/// Whether the registry already holds the target: its answer, or `None` (push it) when it
+/// does not or cannot tell.
+async fn up_to_date<R: Remote>(
+    remote: &R,
+    target: &Reference,
+    found: &Found,
+    stall: Duration,
+) -> Option<super::remote::Held> {
+    let name = target.to_string();
+    match tokio::time::timeout(stall, remote.up_to_date(target, &found.auth)).await {
+        Ok(Ok(held)) => held,
+        Ok(Err(e)) => {
+            tracing::debug!(target = %name, "pushing: could not tell whether it is up to date: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(target = %name, "pushing: the up-to-date check did not finish in time");
+            None
+        }
+    }
+}
+
+async fn push_one<E: Engine, R: Remote>(
     engine: &E,
+    remote: &R,
     target: &Reference,
     found: &Found,
     reporter: &dyn Reporter,
@@ -294,25 +325,37 @@ async fn push_one<E: Engine>(
     let started = Instant::now();
     let name = target.to_string();
     let mut res = TargetResult::new(name.clone(), &found.source, policy.verify);
-    // A retry re-runs the whole push: the engine skips the layers that already arrived, so
-    // it resumes rather than restarts.
-    let pushed = with_retries(policy, reporter, &name, "push", &mut res.attempts, || {
-        stream_push(engine, target, found, reporter, &name, policy.stall_timeout)
-    })
-    .await;
-    let state = match pushed {
-        Ok(s) => s,
-        Err(PushFailed { error, state }) => {
-            fill(&mut res, &state);
-            res.fail(error, &target.domain);
-            res.duration_ms = started.elapsed().as_millis() as u64;
-            reporter.done(&res);
-            return res;
-        }
+    let held = match policy.force {
+        true => None,
+        false => up_to_date(remote, target, found, policy.stall_timeout).await,
     };
-    fill(&mut res, &state);
-    res.status = Status::Pushed;
-    let digest = state.digest.clone().unwrap_or_default();
+    let digest = if let Some(held) = held {
+        res.status = Status::UpToDate;
+        res.digest = Some(held.digest.clone());
+        res.size = Some(held.size);
+        res.layers.existing = held.layers;
+        held.digest
+    } else {
+        // A retry re-runs the whole push: the engine skips the layers that already arrived, so
+        // it resumes rather than restarts.
+        let pushed = with_retries(policy, reporter, &name, "push", &mut res.attempts, || {
+            stream_push(engine, target, found, reporter, &name, policy.stall_timeout)
+        })
+        .await;
+        let state = match pushed {
+            Ok(s) => s,
+            Err(PushFailed { error, state }) => {
+                fill(&mut res, &state);
+                res.fail(error, &target.domain);
+                res.duration_ms = started.elapsed().as_millis() as u64;
+                reporter.done(&res);
+                return res;
+            }
+        };
+        fill(&mut res, &state);
+        res.status = Status::Pushed;
+        state.digest.clone().unwrap_or_default()
+    };
 
     if policy.verify != VerifyMode::None {
         let mut verify_attempts = 0;
@@ -325,6 +368,7 @@ async fn push_one<E: Engine>(
             || {
                 verify_push(
                     engine,
+                    remote,
                     target,
                     found,
                     reporter,
@@ -335,15 +379,17 @@ async fn push_one<E: Engine>(
             },
         )
         .await;
+        let (detail, blobs) = match &verified {
+            Ok(v) => (v.detail.clone(), v.blobs),
+            Err(f) => (f.error.message.clone(), f.blobs),
+        };
         res.verification = Verification {
             mode: policy.verify,
             ok: Some(verified.is_ok()),
-            detail: match &verified {
-                Ok(detail) => detail.clone(),
-                Err(e) => e.message.clone(),
-            },
+            detail,
+            blobs,
         };
-        if let Err(e) = verified {
+        if let Err(VerifyFailed { error: e, .. }) = verified {
             // The image was pushed: whatever the registry or a pull-back says it does not
             // hold ("manifest unknown" arrives as not-found) is a failed verification, not a
             // missing source image. Auth and reachability keep their own codes.
@@ -463,56 +509,8 @@ async fn stream_push<E: Engine>(
     Ok(state)
 }
 
-/// Check that the registry holds `digest` under the target's tag and, in pull mode, that
-/// pulling it back by digest gives the source image.
-async fn verify_push<E: Engine>(
-    engine: &E,
-    target: &Reference,
-    found: &Found,
-    reporter: &dyn Reporter,
-    mode: VerifyMode,
-    digest: &str,
-    image_id: &str,
-) -> Result<String, Error> {
-    let name = target.to_string();
-    reporter.stage(&name, "verifying: resolving the tag at the registry");
-    let remote = engine.registry_digest(&name, &found.auth).await?;
-    if remote != digest {
-        return Err(Error::new(
-            Kind::Verify,
-            format!("the registry has {remote} under {name}, not the pushed {digest}"),
-        ));
-    }
-    if mode == VerifyMode::Digest {
-        return Ok(format!("registry holds {digest}"));
-    }
-    reporter.stage(&name, "verifying: pulling back by digest");
-    engine.pull(&target.name(), digest, &found.auth).await?;
-    let by_digest = format!("{}@{digest}", target.name());
-    match engine.image_id(&by_digest).await? {
-        Some(id) if id == image_id => Ok(format!(
-            "registry holds {digest}; pulled by digest, image {}",
-            short_id(&id)
-        )),
-        Some(id) => Err(Error::new(
-            Kind::Verify,
-            format!(
-                "pulling {by_digest} gave image {} but the source is {}",
-                short_id(&id),
-                short_id(image_id)
-            ),
-        )),
-        None => Err(Error::new(
-            Kind::Verify,
-            format!("pulled {by_digest} but the daemon does not list it"),
-        )),
-    }
-}
-
-fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    hex.get(..12).unwrap_or(hex)
-}
+mod verification;
+use verification::{VerifyFailed, verify_push};
 
 #[cfg(test)]
 mod tests;

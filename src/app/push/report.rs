@@ -5,6 +5,7 @@
 use crate::app::cli::{Format, VerifyMode};
 use crate::app::push::progress::human_size;
 use crate::app::table;
+pub(crate) use crate::app::verify::Blobs;
 use crate::error::{Error, Kind};
 use crate::protocol::classify::hint;
 use serde::Serialize;
@@ -19,6 +20,9 @@ pub(crate) enum Status {
     /// The run was stopped (Ctrl-C, SIGTERM, the docker CLI closing its plugin socket) before
     /// this target completed.
     Interrupted,
+    /// Not pushed: the registry's tag already held the source image with every blob present.
+    #[serde(rename = "up-to-date")]
+    UpToDate,
 }
 
 impl Status {
@@ -27,7 +31,13 @@ impl Status {
             Status::Pushed => "pushed",
             Status::Failed => "failed",
             Status::Interrupted => "interrupted",
+            Status::UpToDate => "up-to-date",
         }
+    }
+
+    /// The registry holds the target: pushed now, or found up to date.
+    pub(crate) fn landed(self) -> bool {
+        matches!(self, Status::Pushed | Status::UpToDate)
     }
 }
 
@@ -54,6 +64,9 @@ pub(crate) struct Verification {
     /// `None` when nothing was checked.
     pub ok: Option<bool>,
     pub detail: String,
+    /// What `--verify full` read from the registry (absent in the other modes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<Blobs>,
 }
 
 /// One target's outcome: the result document's `targets[]` entry.
@@ -96,6 +109,7 @@ impl TargetResult {
                 mode: verify,
                 ok: None,
                 detail: "not verified".into(),
+                blobs: None,
             },
             error: None,
             kind: None,
@@ -117,9 +131,13 @@ impl TargetResult {
         }
         let digest = self.digest.as_deref().unwrap_or("-");
         let mut s = format!(
-            "pushed {}",
+            "{} {}",
+            self.status.as_str(),
             if short { short_digest(digest) } else { digest }
         );
+        if self.status == Status::UpToDate {
+            s.push_str(" (not pushed)");
+        }
         if self.bytes_pushed > 0 {
             s.push_str(&format!(", {} uploaded", human_size(self.bytes_pushed)));
         }
@@ -210,7 +228,7 @@ pub(crate) fn render_at(
 ) -> Result<String, Error> {
     if quiet {
         let mut out = String::new();
-        for t in result.targets.iter().filter(|t| t.status == Status::Pushed) {
+        for t in result.targets.iter().filter(|t| t.status.landed()) {
             if let Some(d) = &t.digest {
                 out.push_str(&format!("{}@{d}\n", t.reference));
             }
@@ -230,6 +248,7 @@ fn mode_name(mode: VerifyMode) -> &'static str {
     match mode {
         VerifyMode::Pull => "pull",
         VerifyMode::Digest => "digest",
+        VerifyMode::Full => "full",
         VerifyMode::None => "none",
     }
 }
@@ -244,7 +263,7 @@ fn table(result: &PushResult, width: usize) -> String {
         .iter()
         .map(|t| {
             let layers = t.layers.pushed + t.layers.existing + t.layers.mounted;
-            let uploaded = if t.status == Status::Pushed || t.bytes_pushed > 0 {
+            let uploaded = if t.status.landed() || t.bytes_pushed > 0 {
                 format!(
                     "{}, {} of {layers} layers",
                     human_size(t.bytes_pushed),
@@ -425,6 +444,28 @@ mod tests {
             r.targets[1]
                 .summary(true)
                 .starts_with("failed: unauthorized: log in")
+        );
+    }
+
+    #[test]
+    fn an_up_to_date_target_is_counted_everywhere() {
+        let mut r = result();
+        r.targets[0].status = Status::UpToDate;
+        r.targets[0].layers.existing = 2;
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["targets"][0]["status"], "up-to-date");
+        assert!(v["targets"][0]["verification"].get("blobs").is_none());
+        let table = render_at(&r, Format::Table, false, TABLE_WIDTH).unwrap();
+        let row = table.lines().nth(1).unwrap();
+        assert!(
+            row.contains("up-to-date  sha256:aaaaaaaaaaaa  0B, 0 of 2 layers  digest ok"),
+            "{table}"
+        );
+        let quiet = render_at(&r, Format::Table, true, TABLE_WIDTH).unwrap();
+        assert_eq!(quiet, format!("r:1/a:1@sha256:{}\n", "a".repeat(64)));
+        assert_eq!(
+            r.targets[0].summary(true),
+            "up-to-date sha256:aaaaaaaaaaaa (not pushed), verified (digest)"
         );
     }
 

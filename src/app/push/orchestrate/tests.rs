@@ -4,6 +4,8 @@
 use super::*;
 use crate::app::push::engine::PushStream;
 use crate::app::push::plan::plan;
+use crate::app::push::remote::{Checked, Held};
+use crate::app::push::report::Blobs;
 use crate::credentials::anonymous;
 use crate::protocol::registry_auth::RegistryAuth;
 use bytes::Bytes;
@@ -39,6 +41,10 @@ struct FakeEngine {
     calls: Mutex<Vec<String>>,
     /// Signalled when a push starts to hang.
     hung: Notify,
+    /// What the registry itself says of each `name:tag` before the push (default: not there).
+    held: HashMap<String, Result<Option<Held>, Error>>,
+    /// The full checks' outcomes by `name:tag`, in order.
+    checks: Mutex<HashMap<String, VecDeque<Checked>>>,
 }
 
 impl FakeEngine {
@@ -54,6 +60,16 @@ impl FakeEngine {
 
     fn image(mut self, name: &str, id: &str) -> Self {
         self.images.insert(name.into(), id.into());
+        self
+    }
+
+    fn held(mut self, reference: &str, answer: Result<Option<Held>, Error>) -> Self {
+        self.held.insert(reference.into(), answer);
+        self
+    }
+
+    fn checks(self, reference: &str, outcomes: Vec<Checked>) -> Self {
+        lock(&self.checks).insert(reference.into(), outcomes.into());
         self
     }
 
@@ -118,6 +134,31 @@ impl Engine for FakeEngine {
     }
 }
 
+impl Remote for FakeEngine {
+    async fn up_to_date(
+        &self,
+        target: &Reference,
+        _auth: &RegistryAuth,
+    ) -> Result<Option<Held>, Error> {
+        self.record(format!("held {target}"));
+        self.held
+            .get(&target.to_string())
+            .cloned()
+            .unwrap_or(Ok(None))
+    }
+
+    async fn check(&self, target: &Reference, _auth: &RegistryAuth, digest: &str) -> Checked {
+        self.record(format!("check {target} {digest}"));
+        lock(&self.checks)
+            .get_mut(&target.to_string())
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| Checked {
+                result: Err(Error::other(format!("unscripted check of {target}"))),
+                blobs: Blobs::default(),
+            })
+    }
+}
+
 /// Progress as it was reported, for the assertions on retry messages.
 #[derive(Default)]
 struct Recorder {
@@ -163,6 +204,7 @@ fn policy(verify: VerifyMode) -> Policy {
         retry_delay: Duration::from_millis(1),
         stall_timeout: Duration::from_secs(10),
         jobs: 2,
+        force: false,
     }
 }
 
@@ -208,6 +250,7 @@ async fn run_with(
     };
     let recorder = Arc::new(Recorder::default());
     let (result, outcome) = bounded(push_all(
+        engine.clone(),
         engine.clone(),
         job,
         &policy,
@@ -367,6 +410,7 @@ async fn a_push_that_never_starts_also_stalls() {
     };
     let (_, outcome) = bounded(push_all(
         Arc::new(Silent),
+        Arc::new(FakeEngine::default()),
         Job {
             plan,
             image_id: SOURCE_ID.into(),
@@ -599,4 +643,201 @@ async fn verify_none_asks_the_registry_nothing() {
     let v = &r.target("r:1/x:1").verification;
     assert_eq!((v.ok, v.detail.as_str()), (None, "not verified"));
     assert_eq!(engine.calls("registry"), 0);
+}
+
+fn blobs(read: u64) -> Blobs {
+    Blobs {
+        checked: 3,
+        read,
+        bytes_read: read * 1000,
+    }
+}
+
+#[tokio::test]
+async fn full_verification_reports_what_it_read() {
+    let (r, engine) = verify(
+        VerifyMode::Full,
+        FakeEngine::default().checks(
+            "r:1/x:1",
+            vec![Checked {
+                result: Ok("manifest, config and 2 layer(s) intact".into()),
+                blobs: blobs(3),
+            }],
+        ),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    let v = &r.target("r:1/x:1").verification;
+    assert_eq!(v.ok, Some(true));
+    assert_eq!(v.blobs, Some(blobs(3)));
+    assert_eq!(engine.calls(&format!("check r:1/x:1 {}", digest('a'))), 1);
+    assert_eq!(engine.calls("registry"), 0, "not through the engine");
+    assert_eq!(engine.calls("pull"), 0);
+    let json = serde_json::to_value(&r.result).unwrap();
+    assert_eq!(
+        json["targets"][0]["verification"]["blobs"]["bytes_read"],
+        3000
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_blob_fails_full_verification_with_exit_5() {
+    let why = "layer blob sha256:bb: expected sha256 sha256:bb, found sha256:cc";
+    let (r, engine) = verify(
+        VerifyMode::Full,
+        FakeEngine::default().checks(
+            "r:1/x:1",
+            vec![Checked {
+                result: Err(Error::new(Kind::Verify, why)),
+                blobs: blobs(2),
+            }],
+        ),
+    )
+    .await;
+    let e = r.error();
+    assert_eq!(e.exit_code(), 5, "{e:?}");
+    assert!(e.message.contains(why), "{e:?}");
+    let t = r.target("r:1/x:1");
+    assert_eq!(t.status, Status::Pushed);
+    assert_eq!(t.verification.ok, Some(false));
+    assert_eq!(t.verification.detail, why);
+    assert_eq!(t.verification.blobs, Some(blobs(2)));
+    assert_eq!(engine.calls("check"), 1, "a mismatch is not retried");
+}
+
+#[tokio::test]
+async fn a_registry_that_breaks_off_during_full_verification_is_asked_again() {
+    let (r, engine) = verify(
+        VerifyMode::Full,
+        FakeEngine::default().checks(
+            "r:1/x:1",
+            vec![
+                Checked {
+                    result: Err(Error::new(Kind::Unreachable, "the registry r:1 broke off")),
+                    blobs: blobs(1),
+                },
+                Checked {
+                    result: Ok("intact".into()),
+                    blobs: blobs(3),
+                },
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("check"), 2);
+    assert_eq!(
+        r.target("r:1/x:1").verification.blobs,
+        Some(blobs(3)),
+        "what the attempt that held read"
+    );
+}
+
+fn held(c: char) -> Held {
+    Held {
+        digest: digest(c),
+        size: 528,
+        layers: 2,
+    }
+}
+
+#[tokio::test]
+async fn an_up_to_date_target_is_not_pushed_but_still_verified() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .held("r:1/x:1", Ok(Some(held('a'))))
+            .registry("r:1/x:1", Ok(digest('a'))),
+    );
+    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::Digest)).await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("push"), 0);
+    let t = r.target("r:1/x:1");
+    assert_eq!(t.status, Status::UpToDate);
+    assert_eq!(t.digest, Some(digest('a')));
+    assert_eq!(t.size, Some(528));
+    assert_eq!((t.layers.pushed, t.layers.existing), (0, 2));
+    assert_eq!((t.bytes_pushed, t.attempts), (0, 0));
+    assert_eq!(t.verification.ok, Some(true));
+    assert_eq!(engine.calls("registry r:1/x:1"), 1, "verified all the same");
+    assert_eq!(
+        r.done,
+        vec![format!(
+            "r:1/x:1: up-to-date {} (not pushed), verified (registry holds {})",
+            digest('a'),
+            digest('a')
+        )]
+    );
+    let v = serde_json::to_value(&r.result).unwrap();
+    assert_eq!(v["targets"][0]["status"], "up-to-date");
+}
+
+#[tokio::test]
+async fn force_pushes_an_up_to_date_target() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .held("r:1/x:1", Ok(Some(held('a'))))
+            .script("r:1/x:1", vec![Attempt::Send(pushed("1", &digest('a')))]),
+    );
+    let p = Policy {
+        force: true,
+        ..policy(VerifyMode::None)
+    };
+    let r = run(&engine, &["r:1/x:1"], p).await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("held"), 0, "not even asked");
+    assert_eq!(engine.calls("push"), 1);
+    assert_eq!(r.target("r:1/x:1").status, Status::Pushed);
+}
+
+#[tokio::test]
+async fn a_target_the_registry_lacks_or_cannot_answer_for_is_pushed() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .held(
+                "r:1/a:1",
+                Err(Error::new(
+                    Kind::Unreachable,
+                    "cannot reach the registry r:1",
+                )),
+            )
+            .held("r:1/b:1", Err(Error::new(Kind::Auth, "unauthorized")))
+            .held("r:1/c:1", Ok(None))
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .script("r:1/b:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .script("r:1/c:1", vec![Attempt::Send(pushed("1", &digest('a')))]),
+    );
+    let r = run(
+        &engine,
+        &["r:1/a:1", "r:1/b:1", "r:1/c:1"],
+        policy(VerifyMode::None),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("held"), 3);
+    assert_eq!(engine.calls("push"), 3);
+    for t in &r.result.targets {
+        assert_eq!(t.status, Status::Pushed, "{t:?}");
+        assert_eq!(t.attempts, 1, "{t:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_up_to_date_target_that_fails_verification_exits_5() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .held("r:1/x:1", Ok(Some(held('a'))))
+            .checks(
+                "r:1/x:1",
+                vec![Checked {
+                    result: Err(Error::new(Kind::Verify, "layer blob sha256:bb is missing")),
+                    blobs: blobs(1),
+                }],
+            ),
+    );
+    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::Full)).await;
+    assert_eq!(r.error().exit_code(), 5, "{:?}", r.error());
+    assert_eq!(engine.calls("push"), 0);
+    let t = r.target("r:1/x:1");
+    assert_eq!(t.status, Status::UpToDate);
+    assert_eq!(t.verification.ok, Some(false));
 }

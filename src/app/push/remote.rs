@@ -1,0 +1,199 @@
+//! The seam between the push orchestration and the registry itself, asked through our own
+//! client rather than the daemon: whether a target's tag already holds the source image (the
+//! up-to-date skip) and the full verification of a pushed target (the check `docker pushx
+//! verify --mode full` makes). The orchestration tests script both through [`Remote`].
+
+use crate::app::cli::CheckMode;
+use crate::app::verify::{Blobs, Counters, Verifier};
+use crate::daemon::Daemon;
+use crate::error::{Error, Kind};
+use crate::protocol::manifest::{Manifest, sha256_digest};
+use crate::protocol::reference::Reference;
+use crate::protocol::registry_auth::RegistryAuth;
+use crate::protocol::www_auth::InsecureRules;
+use crate::registry::{Options, Registry, RegistryClient};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A tag found to hold the source image already, with every blob present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub digest: String,
+    /// The manifest's size in bytes.
+    pub size: u64,
+    pub layers: usize,
+}
+
+/// The outcome of a full check, with what it read either way.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    /// A one-line summary, or what failed.
+    pub result: Result<String, Error>,
+    pub blobs: Blobs,
+}
+
+/// What the orchestration asks of the registry directly.
+pub(crate) trait Remote: Send + Sync + 'static {
+    /// Whether `target`'s tag already holds the source image with its config and every layer
+    /// blob present: `Some` when it does. An error means the question could not be answered.
+    fn up_to_date(
+        &self,
+        target: &Reference,
+        auth: &RegistryAuth,
+    ) -> impl Future<Output = Result<Option<Held>, Error>> + Send;
+
+    /// The full check of `target`: its tag resolves to `digest`, the manifest hashes to it, its
+    /// config is the source image and every blob reads back right.
+    fn check(
+        &self,
+        target: &Reference,
+        auth: &RegistryAuth,
+        digest: &str,
+    ) -> impl Future<Output = Checked> + Send;
+}
+
+/// Blob HEADs at once when checking whether a tag is up to date.
+const HEADS_AT_ONCE: usize = 4;
+
+/// The real registries, through [`RegistryClient`], for one run's source image.
+pub(crate) struct Registries {
+    client: Result<RegistryClient, Error>,
+    verifier: Verifier,
+    image_id: String,
+    /// Registries that could not be opened for the up-to-date check: not asked again this run
+    /// (an unreachable one would cost its connect timeout per target).
+    unusable: Mutex<HashMap<String, Error>>,
+}
+
+impl Registries {
+    /// Registries reached as `daemon` would (its insecure-registry rules), for pushing
+    /// `source` (image `image_id`); `jobs` blobs are read at once per target.
+    pub(crate) async fn new(
+        daemon: &Daemon,
+        source: &str,
+        image_id: &str,
+        stall: Duration,
+        jobs: usize,
+    ) -> Registries {
+        let insecure = match tokio::time::timeout(
+            Duration::from_secs(5),
+            daemon.insecure_registries(),
+        )
+        .await
+        {
+            Ok(Ok((cidrs, indexes))) => InsecureRules::new(&cidrs, indexes),
+            _ => InsecureRules::default(),
+        };
+        Registries {
+            client: RegistryClient::new(Options { stall, insecure }),
+            verifier: Verifier::new(
+                CheckMode::Full,
+                jobs,
+                Some((source.to_string(), image_id.to_string())),
+            ),
+            image_id: image_id.to_string(),
+            unusable: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn open(&self, domain: &str, auth: &RegistryAuth) -> Result<Arc<Registry>, Error> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        client.registry(domain, auth).await.map_err(|e| {
+            if e.kind == Kind::Unreachable {
+                // The daemon may reach what this machine cannot (a remote daemon).
+                e.context("the check asks the registry from this machine")
+            } else {
+                e
+            }
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Remote for Registries {
+    async fn up_to_date(
+        &self,
+        target: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<Option<Held>, Error> {
+        if let Some(e) = lock(&self.unusable).get(&target.domain) {
+            return Err(e.clone());
+        }
+        let reg = match self.open(&target.domain, auth).await {
+            Ok(r) => r,
+            Err(e) => {
+                lock(&self.unusable).insert(target.domain.clone(), e.clone());
+                return Err(e);
+            }
+        };
+        let repo = &target.path;
+        let Some(m) = reg.get_manifest(repo, target.tag_or_latest()).await? else {
+            return Ok(None);
+        };
+        let digest = sha256_digest(&m.body);
+        let manifest = Manifest::parse(&m.body, m.content_type.as_deref())
+            .map_err(|e| Error::other(format!("the tag's manifest: {e}")))?;
+        // An index (a multi-platform image) is pushed again: the engine decides what it holds.
+        let Manifest::Image { config, layers } = manifest else {
+            return Ok(None);
+        };
+        // The containerd store's image ID is the manifest's digest; the graphdriver's, the config's.
+        if config.digest != self.image_id && digest != self.image_id {
+            return Ok(None);
+        }
+        // Futures made first, not in a closure of the stream: that would make this future
+        // not `Send` (rust-lang/rust#102211).
+        let heads: Vec<_> = std::iter::once(&config)
+            .chain(&layers)
+            .map(|b| reg.head_blob(repo, &b.digest))
+            .collect();
+        let present: Vec<Result<Option<u64>, Error>> = futures::stream::iter(heads)
+            .buffered(HEADS_AT_ONCE)
+            .collect()
+            .await;
+        for p in present {
+            if p?.is_none() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Held {
+            digest,
+            size: m.body.len() as u64,
+            layers: layers.len(),
+        }))
+    }
+
+    async fn check(&self, target: &Reference, auth: &RegistryAuth, digest: &str) -> Checked {
+        let n = Counters::default();
+        let result = async {
+            let reg = self.open(&target.domain, auth).await?;
+            let held = self
+                .verifier
+                .resolve(target, &reg)
+                .await
+                .map_err(|(_, e)| e)?;
+            if held != digest {
+                return Err(Error::new(
+                    Kind::Verify,
+                    format!("the registry has {held} under {target}, not the pushed {digest}"),
+                ));
+            }
+            self.verifier
+                .check_digest(target, &reg, digest.to_string(), &n)
+                .await
+                .map(|(_, detail)| detail)
+                .map_err(|(_, e)| e)
+        }
+        .await;
+        Checked {
+            result: result.map(|d| n.note_unchecked(d)),
+            blobs: n.blobs(),
+        }
+    }
+}
