@@ -107,6 +107,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
         client: &client,
         creds: &creds,
         image_id: &image_id,
+        force: args.force,
         remote: remote.as_deref(),
     };
     let groups: Vec<Vec<Target>> = futures::stream::iter(&plan.groups)
@@ -126,6 +127,8 @@ struct Checker<'a> {
     client: &'a RegistryClient,
     creds: &'a BTreeMap<String, Found>,
     image_id: &'a str,
+    /// `--force`: up-to-date targets are pushed all the same.
+    force: bool,
     /// The daemon's address when it is not on this machine.
     remote: Option<&'a str>,
 }
@@ -193,17 +196,25 @@ impl Checker<'_> {
                 .tag_holds_image(&r.path, r.tag_or_latest(), self.image_id)
                 .await
             {
-                Ok(TagState::UpToDate { digest }) => {
+                Ok(TagState::UpToDate { digest, .. }) => {
                     t.plan.up_to_date = Some(true);
                     details.push(format!(
                         "the tag holds the image ({})",
                         short_digest(&digest)
                     ));
                     t.digest = Some(digest);
-                    // An up-to-date target is skipped, not pushed: push permission is moot.
-                    if failure.as_ref().is_some_and(|e| e.kind == Kind::Auth) {
+                    // An up-to-date target is skipped, not pushed (unless --force): push
+                    // permission is moot.
+                    if !self.force && failure.as_ref().is_some_and(|e| e.kind == Kind::Auth) {
                         failure = None;
                     }
+                }
+                Ok(TagState::Index { digest }) => {
+                    t.plan.up_to_date = Some(false);
+                    details.push(format!(
+                        "the tag holds a multi-platform index ({}): not compared",
+                        short_digest(&digest)
+                    ));
                 }
                 Ok(TagState::Absent) => {
                     t.plan.up_to_date = Some(false);

@@ -7,12 +7,11 @@ use crate::app::cli::CheckMode;
 use crate::app::verify::{Blobs, Counters, Verifier};
 use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
-use crate::protocol::manifest::{Manifest, sha256_digest};
 use crate::protocol::reference::Reference;
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::protocol::www_auth::InsecureRules;
+use crate::registry::TagState;
 use crate::registry::{Options, Registry, RegistryClient};
-use futures::StreamExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -54,9 +53,6 @@ pub(crate) trait Remote: Send + Sync + 'static {
         digest: &str,
     ) -> impl Future<Output = Checked> + Send;
 }
-
-/// Blob HEADs at once when checking whether a tag is up to date.
-const HEADS_AT_ONCE: usize = 4;
 
 /// The real registries, through [`RegistryClient`], for one run's source image.
 pub(crate) struct Registries {
@@ -132,41 +128,24 @@ impl Remote for Registries {
                 return Err(e);
             }
         };
-        let repo = &target.path;
-        let Some(m) = reg.get_manifest(repo, target.tag_or_latest()).await? else {
-            return Ok(None);
-        };
-        let digest = sha256_digest(&m.body);
-        let manifest = Manifest::parse(&m.body, m.content_type.as_deref())
-            .map_err(|e| Error::other(format!("the tag's manifest: {e}")))?;
-        // An index (a multi-platform image) is pushed again: the engine decides what it holds.
-        let Manifest::Image { config, layers } = manifest else {
-            return Ok(None);
-        };
-        // The containerd store's image ID is the manifest's digest; the graphdriver's, the config's.
-        if config.digest != self.image_id && digest != self.image_id {
-            return Ok(None);
-        }
-        // Futures made first, not in a closure of the stream: that would make this future
-        // not `Send` (rust-lang/rust#102211).
-        let heads: Vec<_> = std::iter::once(&config)
-            .chain(&layers)
-            .map(|b| reg.head_blob(repo, &b.digest))
-            .collect();
-        let present: Vec<Result<Option<u64>, Error>> = futures::stream::iter(heads)
-            .buffered(HEADS_AT_ONCE)
-            .collect()
-            .await;
-        for p in present {
-            if p?.is_none() {
-                return Ok(None);
-            }
-        }
-        Ok(Some(Held {
-            digest,
-            size: m.body.len() as u64,
-            layers: layers.len(),
-        }))
+        let state = reg
+            .tag_holds_image(&target.path, target.tag_or_latest(), &self.image_id)
+            .await?;
+        Ok(match state {
+            TagState::UpToDate {
+                digest,
+                size,
+                layers,
+            } => Some(Held {
+                digest,
+                size,
+                layers,
+            }),
+            TagState::Absent
+            | TagState::Other { .. }
+            | TagState::Index { .. }
+            | TagState::MissingBlob { .. } => None,
+        })
     }
 
     async fn check(&self, target: &Reference, auth: &RegistryAuth, digest: &str) -> Checked {
