@@ -39,7 +39,7 @@ fresh() {
     files+=("l$i")
   done
   DOCKER_BUILDKIT=0 docker build -q --label "pushx-test-run=$PUSHX_TEST_RUN_ID" \
-    -t "$name" "$V/img" >/dev/null
+    -t "$name" "$V/img" >/dev/null 2>"$V/build.log" || { cat "$V/build.log" >&2; exit 1; }
   rm -f "${files[@]/#/$V/img/}"
   digest=$(docker push "$name" | sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p')
   [[ -n $digest ]] || { echo "verify.sh: pushing $name gave no digest" >&2; exit 1; }
