@@ -3,7 +3,8 @@
 #  - push: `docker pushx SRC TARGET` vs `docker tag` + `docker push` (+ `docker pull REF@DIGEST`
 #    for the verified case), each run on a freshly built image so every layer is uploaded;
 #  - two registries: one `docker pushx` vs two sequential `docker push`es;
-#  - `docker-pushx docker-cli-plugin-metadata`.
+#  - `docker-pushx docker-cli-plugin-metadata`;
+#  - `docker pushx verify --mode full` vs a fresh `docker pull`, and its peak RSS (bench/verify.sh).
 # Prints medians and ratios. Options: RUNS (default 7), LAYER_MB (default 16, three layers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,3 +87,5 @@ echo "plugin metadata:        $(ms "$(jq '.results[0].median * 1000' "$W/meta.js
 if [[ -x "$ROOT/bench/credentials.sh" ]]; then
   in_keyring_session "$ROOT/bench/credentials.sh" "$BIN" "$RUNS"
 fi
+
+"$ROOT/bench/verify.sh"

@@ -21,6 +21,8 @@ need keyctl keyutils
 need docker-credential-secretservice golang-docker-credential-helpers
 need hyperfine hyperfine
 need jq jq
+# bench/verify.sh: the peak RSS of `verify`, from GNU time's -v report.
+need /usr/bin/time time
 # The token server (tests/token-server/) runs on Debian's Python with Debian's JWT library.
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 \
   || missing+=(python3 python3-jwt python3-cryptography)

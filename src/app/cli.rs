@@ -182,9 +182,15 @@ pub(crate) struct VerifyArgs {
     /// How many blobs to read at once.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// Give up when the registry sends nothing for this long.
+    /// Give up on a request when the registry sends nothing for this long (it is retried).
     #[arg(long, default_value = "2m", value_parser = duration, value_name = "DURATION")]
     pub stall_timeout: Duration,
+    /// Requests sent again after a transient failure (5xx, 429, dropped connection, timeout).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+    /// Wait before the first retry; it doubles for each further one (with jitter).
+    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
+    pub retry_delay: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

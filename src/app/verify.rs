@@ -14,7 +14,7 @@ use crate::protocol::manifest::{
 };
 use crate::protocol::reference::Reference;
 use crate::protocol::www_auth::InsecureRules;
-use crate::registry::{Options, Registry, RegistryClient};
+use crate::registry::{Options, Registry, RegistryClient, Retry};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -134,7 +134,13 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,
         insecure,
+        retry: Retry {
+            retries: args.retries,
+            delay: args.retry_delay,
+        },
     })?;
+    // A remote daemon reaching a registry says nothing about this machine reaching it.
+    let daemon_endpoint = settings.endpoint().ok().map(|r| r.endpoint.clone());
     let verifier = Verifier::new(
         args.mode,
         usize::from(args.jobs),
@@ -151,13 +157,16 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
         let blobs = counters.blobs();
         let (digest, ok, detail, error, kind) = match outcome {
             Ok((digest, detail)) => (Some(digest), true, detail, None, None),
-            Err((digest, e)) => (
-                digest,
-                false,
-                e.message.clone(),
-                Some(e.message.clone()),
-                Some(e.kind),
-            ),
+            Err((digest, e)) => {
+                let e = crate::registry::from_here(e, daemon_endpoint.as_ref());
+                (
+                    digest,
+                    false,
+                    e.message.clone(),
+                    Some(e.message.clone()),
+                    Some(e.kind),
+                )
+            }
         };
         let detail = counters.note_unchecked(detail);
         targets.push(Target {
@@ -398,8 +407,19 @@ impl Verifier {
                 "manifest {digest}: the registry serves content hashing to {got}"
             )));
         }
-        Manifest::parse(&m.body, m.content_type.as_deref())
-            .map_err(|e| mismatch(format!("manifest {digest}: {e}")))
+        // A 200 that is no manifest (a login page, a proxy's error page): the registry does
+        // not hold a valid image there, so it is a failed verification (5), said plainly.
+        let text = m
+            .content_type
+            .as_deref()
+            .filter(|c| c.starts_with("text/"))
+            .map(|c| c.split(';').next().unwrap_or(c).trim().to_string());
+        Manifest::parse(&m.body, m.content_type.as_deref()).map_err(|e| match text {
+            Some(c) => mismatch(format!(
+                "manifest {digest}: the registry answered a {c} page, not a manifest (a login page or a proxy in front of the registry?)"
+            )),
+            None => mismatch(format!("manifest {digest}: {e}")),
+        })
     }
 
     /// The config blob and every layer blob of one image manifest.

@@ -87,6 +87,28 @@ pub(crate) fn backoff(attempt: u32, first: Duration, jitter: f64) -> Duration {
     capped.mul_f64(0.75 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
+/// Whether an HTTP answer of a registry is worth asking again: a server error (500, 502, 503,
+/// 504: a registry restarting, a proxy in front of it without its upstream) or throttling
+/// (429). 501 and 505 say the request itself is not understood and stay as they are.
+pub(crate) fn status_is_transient(code: u16) -> bool {
+    matches!(code, 429 | 500 | 502 | 503 | 504)
+}
+
+/// A `Retry-After` header's delay, when it is in seconds (the HTTP-date form is not worth a
+/// date parser here: [`backoff`] applies instead).
+pub(crate) fn retry_after_header(value: &str) -> Option<Duration> {
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// A pseudo-random fraction for backoff jitter, from the clock; it needs spread, not secrecy.
+pub(crate) fn clock_jitter() -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(n % 1000) / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +193,18 @@ mod tests {
             Some(Duration::from_secs(7))
         );
         assert_eq!(retry_after("503 Service Unavailable"), None);
+    }
+
+    #[test]
+    fn registry_answers_worth_another_try() {
+        for c in [429, 500, 502, 503, 504] {
+            assert!(status_is_transient(c), "{c}");
+        }
+        for c in [200, 400, 401, 403, 404, 501, 505] {
+            assert!(!status_is_transient(c), "{c}");
+        }
+        assert_eq!(retry_after_header(" 7"), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after_header("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert!((0.0..1.0).contains(&clock_jitter()));
     }
 }

@@ -13,11 +13,14 @@
 
 mod access;
 mod auth;
+mod reach;
 pub(crate) mod tls;
 mod up_to_date;
 
 pub(crate) use access::PushAccess;
 pub(crate) use up_to_date::TagState;
+
+pub(crate) use reach::{Retry, from_here};
 
 use crate::error::{Error, Kind};
 use crate::protocol::manifest::MANIFEST_ACCEPT;
@@ -31,6 +34,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use reach::{SendError, chain, ping, send_raw};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,11 +58,13 @@ fn http_client(tls: rustls::ClientConfig) -> Http {
     Client::builder(TokioExecutor::new()).build(https)
 }
 
-/// How requests wait: `stall` bounds the wait for an answer and for each body chunk.
+/// How requests wait: `stall` bounds the wait for an answer and for each body chunk; `retry`
+/// how often and when a request that failed transiently is sent again.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub stall: Duration,
     pub insecure: InsecureRules,
+    pub retry: Retry,
 }
 
 /// Opens registries; one per process.
@@ -99,29 +105,54 @@ impl RegistryClient {
             // The daemon's order: HTTPS without verification, then plain HTTP.
             attempts.push(("http", tls::config(None, false)?));
         }
-        let mut last = None;
-        for (scheme, tls) in attempts {
-            let client = http_client(tls);
-            let base = format!("{scheme}://{host}");
-            match ping(&client, &base, self.options.stall, domain).await {
-                Ok(challenge) => {
-                    let r = Arc::new(Registry {
-                        domain: domain.to_string(),
-                        base,
-                        client,
-                        verified: self.verified.clone(),
-                        auth: auth.clone(),
-                        challenge,
-                        stall: self.options.stall,
-                        tokens: Default::default(),
-                    });
-                    open.insert(domain.to_string(), r.clone());
-                    return Ok(r);
+        let clients: Vec<(Http, String)> = attempts
+            .into_iter()
+            .map(|(scheme, tls)| (http_client(tls), format!("{scheme}://{host}")))
+            .collect();
+        // Each round tries every scheme; the last one's failure decides whether another round
+        // may help (a refused connection: the registry restarting) or not (TLS, HTTP 404).
+        let mut round = 1;
+        loop {
+            let mut last = None;
+            for (client, base) in &clients {
+                match ping(client, base, self.options.stall, domain).await {
+                    Ok(challenge) => {
+                        let r = Arc::new(Registry {
+                            domain: domain.to_string(),
+                            base: base.clone(),
+                            client: client.clone(),
+                            verified: self.verified.clone(),
+                            auth: auth.clone(),
+                            challenge,
+                            stall: self.options.stall,
+                            retry: self.options.retry,
+                            tokens: Default::default(),
+                        });
+                        open.insert(domain.to_string(), r.clone());
+                        return Ok(r);
+                    }
+                    Err(e) => last = Some(e),
                 }
-                Err(e) => last = Some(e),
             }
+            let Some((e, after)) = last else {
+                return Err(Error::other("no way to reach the registry"));
+            };
+            let wait = if e.transient {
+                self.options.retry.wait(round, after)
+            } else {
+                None
+            };
+            let Some(wait) = wait else {
+                return Err(e.error);
+            };
+            tracing::info!(
+                "GET /v2/ on {domain}: {}; retrying in {} ms",
+                e.error.message,
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+            round += 1;
         }
-        Err(last.unwrap_or_else(|| Error::other("no way to reach the registry")))
     }
 
     async fn is_insecure(&self, host_port: &str) -> bool {
@@ -149,39 +180,6 @@ impl RegistryClient {
     }
 }
 
-/// `GET /v2/`: whether and how the registry wants credentials.
-async fn ping(
-    client: &Http,
-    base: &str,
-    stall: Duration,
-    domain: &str,
-) -> Result<Option<Challenge>, Error> {
-    let req = request(Method::GET, &format!("{base}/v2/"), None, None)?;
-    let res = send_raw(client, req, stall, domain).await?;
-    match res.status() {
-        s if s.is_success() => Ok(None),
-        StatusCode::UNAUTHORIZED => {
-            let challenges: Vec<Challenge> = res
-                .headers()
-                .get_all(http::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .filter_map(www_auth::parse_challenge)
-                .collect();
-            Ok(challenges
-                .iter()
-                .find(|c| matches!(c, Challenge::Bearer { .. }))
-                .or(challenges.first())
-                .cloned()
-                .or(Some(Challenge::Basic)))
-        }
-        s => Err(Error::other(format!(
-            "{domain} does not answer like a registry (GET /v2/: HTTP {})",
-            s.as_u16()
-        ))),
-    }
-}
-
 fn request(
     method: Method,
     url: &str,
@@ -202,44 +200,6 @@ fn request(
         .map_err(|e| Error::usage(format!("bad registry request {url}: {e}")))
 }
 
-async fn send_raw(
-    client: &Http,
-    req: Request<Full<Bytes>>,
-    stall: Duration,
-    domain: &str,
-) -> Result<Response<Incoming>, Error> {
-    match tokio::time::timeout(stall, client.request(req)).await {
-        Ok(Ok(res)) => Ok(res),
-        Ok(Err(e)) => Err(Error::new(
-            Kind::Unreachable,
-            format!("cannot reach the registry {domain}: {}", chain(&e)),
-        )),
-        Err(_) => Err(Error::new(
-            Kind::Unreachable,
-            format!(
-                "the registry {domain} did not answer within {}s (--stall-timeout)",
-                stall.as_secs()
-            ),
-        )),
-    }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !msg.contains(&s) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
-            msg.push_str(&s);
-        }
-        cur = err.source();
-    }
-    msg
-}
-
 /// One registry reached, with the credentials for it.
 pub(crate) struct Registry {
     domain: String,
@@ -250,6 +210,7 @@ pub(crate) struct Registry {
     auth: RegistryAuth,
     challenge: Option<Challenge>,
     stall: Duration,
+    retry: Retry,
     /// The `Authorization` value for each scope; a `None` value: anonymous access.
     tokens: tokio::sync::Mutex<HashMap<String, Option<Secret>>>,
 }
@@ -444,6 +405,8 @@ impl Registry {
         });
         let kind = match status.as_u16() {
             401 | 403 => Kind::Auth,
+            // Still failing after the retries: the registry is not serving.
+            c if crate::protocol::retry::status_is_transient(c) => Kind::Unreachable,
             _ => Kind::Other,
         };
         let hint = if kind == Kind::Auth {
@@ -461,19 +424,23 @@ impl Registry {
         ))
     }
 
-    /// Send with the credentials for `repo`, follow redirects; on a 401 with a cached token,
-    /// fetch a new one once (it may have expired).
-    async fn send(
+    /// Send once with the credentials for `repo`, follow redirects; on a 401 with a cached
+    /// token, fetch a new one once (it may have expired). [`Registry::send`] retries it.
+    async fn send_once(
         &self,
         method: Method,
         path: &str,
         accept: Option<&str>,
         repo: &str,
-    ) -> Result<Response<Incoming>, Error> {
+    ) -> Result<Response<Incoming>, SendError> {
+        let fixed = |error| SendError {
+            error,
+            transient: false,
+        };
         let scope = www_auth::pull_scope(repo);
         let mut renewed = false;
         loop {
-            let authorization = self.authorization(&scope).await?;
+            let authorization = self.authorization(&scope).await.map_err(fixed)?;
             let mut url = format!("{}{path}", self.base);
             let mut same_host = true;
             let mut res = None;
@@ -483,7 +450,7 @@ impl Registry {
                 } else {
                     None
                 };
-                let req = request(method.clone(), &url, accept, auth)?;
+                let req = request(method.clone(), &url, accept, auth).map_err(fixed)?;
                 let client = if same_host {
                     &self.client
                 } else {
@@ -502,12 +469,15 @@ impl Registry {
                     res = Some(r);
                     break;
                 };
-                let next = resolve(&url, next)?;
+                let next = resolve(&url, next).map_err(fixed)?;
                 same_host = authority(&next) == authority(&format!("{}/", self.base));
                 url = next;
             }
             let res = res.ok_or_else(|| {
-                Error::other(format!("the registry {} redirects in a loop", self.domain))
+                fixed(Error::other(format!(
+                    "the registry {} redirects in a loop",
+                    self.domain
+                )))
             })?;
             if res.status() == StatusCode::UNAUTHORIZED && !renewed && authorization.is_some() {
                 self.tokens.lock().await.remove(&scope);

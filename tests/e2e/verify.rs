@@ -2,8 +2,11 @@
 //! kind of registry (plain, htpasswd, TLS, bearer token), and it catches what the daemon cannot
 //! see, made by editing a registry's storage directly: a layer blob with a flipped byte, a
 //! layer blob deleted as a garbage collection would, a corrupt config blob. Bad input, a wrong
-//! password and a registry that is down end with their documented codes.
+//! password and a registry that is down end with their documented codes; through the fault
+//! proxy, a registry answering HTML or a 10 MB manifest (exit 5) and transient failures
+//! (retried).
 
+use crate::common::proxy::{Fault, FaultProxy, Kind};
 use crate::common::scenario::Pushed;
 use crate::common::*;
 use std::path::PathBuf;
@@ -245,7 +248,17 @@ fn an_unreachable_registry_exits_6_quickly() {
     let down = need!("PUSHX_TEST_DOWN_REGISTRY");
     let s = Scenario::new();
     let start = Instant::now();
-    let r = verify(&s, &[&format!("{down}/e2e/any:1")]);
+    // Refused connections are retried (as a restarting registry's are): one quick retry here.
+    let r = verify(
+        &s,
+        &[
+            "--retries",
+            "1",
+            "--retry-delay",
+            "100ms",
+            &format!("{down}/e2e/any:1"),
+        ],
+    );
     assert_eq!(r.code, 6, "{r:?}");
     assert_one_line_error(&r);
     assert!(r.stderr.contains(&down), "{r:?}");
@@ -371,4 +384,137 @@ fn a_push_after_a_gc_deleted_a_layer_uploads_it_again() {
     assert!(file.exists(), "the blob is back");
     let r = verify(&s, &[&reference(&pushed)]);
     assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// Retries with short waits, so that the tests that exercise them stay quick.
+const QUICK_RETRIES: [&str; 4] = ["--retries", "3", "--retry-delay", "100ms"];
+
+/// The image `pushed` as seen through `proxy`: the same repository and tag on the proxy's address.
+fn through(proxy: &FaultProxy, pushed: &Pushed) -> String {
+    format!("{}/{}:{}", proxy.addr(), pushed.repo, pushed.tag)
+}
+
+/// A registry (or something in front of it) answering an HTML page where a manifest should be:
+/// the reference holds no valid image there, exit 5, in one line saying what came back.
+#[test]
+fn a_registry_answering_html_for_a_manifest_exits_5() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let proxy = FaultProxy::start(&reg);
+    let page = "<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>\n";
+    proxy.fail_first(
+        Kind::ManifestGet,
+        usize::MAX,
+        Fault::Answer {
+            content_type: "text/html; charset=utf-8".into(),
+            body: page.into(),
+        },
+    );
+    for mode in ["digest", "full"] {
+        let r = verify(&s, &["--mode", mode, &through(&proxy, &pushed)]);
+        assert_eq!(r.code, 5, "{mode}: {r:?}\n{:#?}", proxy.log());
+        assert_one_line_error(&r);
+        assert!(r.stderr.contains("text/html page, not a manifest"), "{r:?}");
+        assert!(!r.stderr.contains("panicked"), "{r:?}");
+    }
+}
+
+/// A 10 MB manifest is refused (distribution refuses over 4 MiB) without reading it whole:
+/// exit 5, one line.
+#[test]
+fn a_10_mb_manifest_is_refused_with_exit_5() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let proxy = FaultProxy::start(&reg);
+    let mut huge = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","annotations":{"x":""#.to_vec();
+    huge.resize(10_000_000, b'a');
+    huge.extend_from_slice(br#""}}"#);
+    proxy.fail_first(
+        Kind::ManifestGet,
+        usize::MAX,
+        Fault::Answer {
+            content_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+            body: huge.into(),
+        },
+    );
+    let reference = format!(
+        "{}/{}@{}",
+        proxy.addr(),
+        pushed.repo,
+        pushed.target(0)["digest"].as_str().unwrap()
+    );
+    let r = verify(&s, &["--format", "json", &reference]);
+    assert_eq!(r.code, 5, "{r:?}\n{:#?}", proxy.log());
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("over 4 MiB: refused"), "{r:?}");
+    assert_eq!(r.json()["targets"][0]["verification"]["ok"], false, "{r:?}");
+}
+
+/// A 503 on the first manifest request is asked again, and the check passes.
+#[test]
+fn a_503_on_the_first_manifest_request_is_retried() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let proxy = FaultProxy::start(&reg);
+    proxy.fail_first(
+        Kind::ManifestGet,
+        1,
+        Fault::Status {
+            code: 503,
+            retry_after: None,
+        },
+    );
+    let mut args = QUICK_RETRIES.to_vec();
+    let reference = through(&proxy, &pushed);
+    args.extend(["--format", "json", &reference]);
+    let r = verify(&s, &args);
+    assert_eq!(r.code, 0, "{r:?}\n{:#?}", proxy.log());
+    assert_eq!(proxy.injected(), 1, "{:#?}", proxy.log());
+    assert_eq!(r.json()["targets"][0]["verification"]["blobs"]["read"], 3);
+    // Without retries the same fault fails the check: exit 6, the registry is not serving.
+    proxy.fail_first(
+        Kind::ManifestGet,
+        1,
+        Fault::Status {
+            code: 503,
+            retry_after: None,
+        },
+    );
+    let r = verify(&s, &["--retries", "0", &reference]);
+    assert_eq!(r.code, 6, "{r:?}\n{:#?}", proxy.log());
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("HTTP 503"), "{r:?}");
+}
+
+/// A registry refusing connections for a while (restarting) is waited for with backoff.
+#[test]
+fn a_registry_refusing_connections_for_a_while_is_waited_for() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed) = pushed_to(&reg);
+    let proxy = FaultProxy::start_refusing_for(&reg, Duration::from_secs(2));
+    let reference = through(&proxy, &pushed);
+    let r = verify(
+        &s,
+        &["--retries", "5", "--retry-delay", "500ms", &reference],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// With a remote daemon, an unreachable registry is said to be needed from this machine.
+#[test]
+fn a_remote_daemon_gets_the_reachable_from_here_note() {
+    let down = need!("PUSHX_TEST_DOWN_REGISTRY");
+    let s = Scenario::new().env("DOCKER_HOST", format!("tcp://{down}"));
+    let r = verify(&s, &["--retries", "0", &format!("{down}/e2e/any:1")]);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains("reachable from here"), "{r:?}");
+    assert!(r.stderr.contains(&format!("tcp://{down}")), "{r:?}");
+    // A local daemon: no such note.
+    let r = verify(
+        &Scenario::new(),
+        &["--retries", "0", &format!("{down}/e2e/any:1")],
+    );
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(!r.stderr.contains("reachable from here"), "{r:?}");
 }

@@ -18,7 +18,7 @@ use crate::error::{Error, Kind};
 use crate::protocol::daemon_host::Endpoint;
 use crate::protocol::reference::Reference;
 use crate::protocol::www_auth::InsecureRules;
-use crate::registry::{Options, PushAccess, RegistryClient, TagState};
+use crate::registry::{Options, PushAccess, RegistryClient, Retry, TagState};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -97,6 +97,10 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,
         insecure,
+        retry: Retry {
+            retries: args.retries,
+            delay: args.retry_delay,
+        },
     })?;
     // A remote daemon may reach registries this machine cannot: say where the check ran.
     let remote = match &endpoint.endpoint {

@@ -68,6 +68,10 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
             &job.plan.source,
             &job.image_id,
             args.stall_timeout,
+            crate::registry::Retry {
+                retries: args.retries,
+                delay: args.retry_delay,
+            },
             usize::from(args.jobs),
         )
         .await,

@@ -11,7 +11,7 @@ use crate::protocol::reference::Reference;
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::protocol::www_auth::InsecureRules;
 use crate::registry::TagState;
-use crate::registry::{Options, Registry, RegistryClient};
+use crate::registry::{Options, Registry, RegistryClient, Retry};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -72,6 +72,7 @@ impl Registries {
         source: &str,
         image_id: &str,
         stall: Duration,
+        retry: Retry,
         jobs: usize,
     ) -> Registries {
         let insecure = match tokio::time::timeout(
@@ -84,7 +85,11 @@ impl Registries {
             _ => InsecureRules::default(),
         };
         Registries {
-            client: RegistryClient::new(Options { stall, insecure }),
+            client: RegistryClient::new(Options {
+                stall,
+                insecure,
+                retry,
+            }),
             verifier: Verifier::new(
                 CheckMode::Full,
                 jobs,

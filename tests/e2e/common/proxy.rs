@@ -92,6 +92,10 @@ pub enum Fault {
     /// Read the request body (if any) to its end and never answer: the connection stays open
     /// until the proxy is dropped.
     Stall,
+    /// Answer 200 with this `Content-Type` and body (its `Content-Length` set; a HEAD gets the
+    /// headers only), without forwarding: a registry answering garbage where a manifest
+    /// should be (an HTML login page, a huge document).
+    Answer { content_type: String, body: Bytes },
 }
 
 /// What manifest reads (GET or HEAD) of a tag get once a PUT of that tag's manifest succeeded.
@@ -202,6 +206,9 @@ impl Shared {
         let what = match &action {
             Action::Forward | Action::ForwardThenArm(_) => "forwarded".to_string(),
             Action::ForwardAs(p) => format!("forwarded as {method} {p}"),
+            Action::Fail(Fault::Answer { content_type, body }) => {
+                format!("200 {content_type} ({} bytes)", body.len())
+            }
             Action::Fail(f) => format!("{f:?}"),
             Action::ManifestUnknown => "404 MANIFEST_UNKNOWN".to_string(),
         };
@@ -493,6 +500,15 @@ async fn handle(
             drain(req.into_body(), RESET_AFTER).await;
             reset.notify_one();
             std::future::pending().await
+        }
+        Action::Fail(Fault::Answer { content_type, body }) => {
+            drain(req.into_body(), usize::MAX).await;
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", content_type)
+                .header("content-length", body.len())
+                .body(full(body))
+                .unwrap())
         }
         Action::Fail(Fault::Stall) => {
             drain(req.into_body(), usize::MAX).await;
