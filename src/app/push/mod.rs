@@ -68,8 +68,10 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
             &job.plan.source,
             &job.image_id,
             args.stall_timeout,
+            // One attempt per request: a failed up-to-date check falls back to a push, and the
+            // orchestration retries a verification as a whole.
             crate::registry::Retry {
-                retries: args.retries,
+                retries: 0,
                 delay: args.retry_delay,
             },
             usize::from(args.jobs),
