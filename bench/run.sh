@@ -4,7 +4,8 @@
 #    for the verified case), each run on a freshly built image so every layer is uploaded;
 #  - two registries: one `docker pushx` vs two sequential `docker push`es;
 #  - `docker-pushx docker-cli-plugin-metadata`;
-#  - `docker pushx verify --mode full` vs a fresh `docker pull`, and its peak RSS (bench/verify.sh).
+#  - `docker pushx verify --mode full` vs a fresh `docker pull`, and its peak RSS (bench/verify.sh);
+#  - an up-to-date re-push of three targets vs `docker push` of them again (bench/uptodate.sh).
 # Prints medians and ratios. Options: RUNS (default 7), LAYER_MB (default 16, three layers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,3 +90,4 @@ if [[ -x "$ROOT/bench/credentials.sh" ]]; then
 fi
 
 "$ROOT/bench/verify.sh"
+"$ROOT/bench/uptodate.sh"
