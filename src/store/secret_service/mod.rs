@@ -28,8 +28,8 @@
 //!
 //! One connection per process: `get`, `list`, `store` and `erase` all run on the connection
 //! [`connect`] opens (per-call D-Bus timeouts, a `plain` session where the service allows it).
-//! `store` sets the secret of our one item in the default collection, or creates it there
-//! with `replace`; `erase` deletes every item the search finds.
+//! `store` creates the item in the default collection with `replace`; `erase` deletes every
+//! item the search finds.
 //!
 //! Nothing ever prompts: we never call `Unlock`, and a call the service would answer with a
 //! prompt is not made. Every call first checks whether the search it is about to run matches
@@ -268,10 +268,8 @@ fn get(conn: &Conn, ctx: &Ctx, server: &str) -> Result<Option<Credential>, Store
     )))
 }
 
-/// Our one item in the default collection gets the new secret in place (`SetSecret`, as the
-/// keyring-core store crate did); otherwise (none yet, several, or it vanished meanwhile) one
-/// `CreateItem` with `replace` updates or creates it. Then any other item for the server goes.
-/// gnome-keyring's `CreateItem` costs a few milliseconds more than `SetSecret`, hence both.
+/// One `CreateItem` with `replace` in the default collection: it updates our item there in
+/// place (secret and label), or creates it; then any other item for the server goes.
 fn store(conn: &Conn, ctx: &Ctx, cred: &Credential) -> Result<(), StoreError> {
     let doing = format!("storing the credential for {:?}", cred.server);
     let collection = default_collection(&conn.ss, ctx)?;
@@ -283,39 +281,19 @@ fn store(conn: &Conn, ctx: &Ctx, cred: &Credential) -> Result<(), StoreError> {
         })
         .map_err(|e| backend(format!("{doing}: {e}")))?,
     );
-    let in_default = |item: &Item<'_>| {
-        let path = item.item_path.as_str();
-        path.strip_prefix(collection.collection_path.as_str())
-            .is_some_and(|rest| rest.starts_with('/'))
-    };
-    let updated = match existing.as_slice() {
-        [only] if in_default(only) => match only.set_secret(&payload, CONTENT_TYPE) {
-            Ok(()) => Some(only.item_path.clone()),
-            // A concurrent erase: create it again.
-            Err(e) if vanished_item(&e) => None,
-            Err(e) => return Err(ctx.err(&e, &doing)),
-        },
-        _ => None,
-    };
-    let written = match updated {
-        Some(path) => path,
-        None => {
-            let label = format!("{LABEL_PREFIX}{}", cred.server);
-            collection
-                .create_item(
-                    &label,
-                    attributes(Some(&cred.server)),
-                    &payload,
-                    true,
-                    CONTENT_TYPE,
-                )
-                .map_err(|e| ctx.err(&e, &doing))?
-                .item_path
-        }
-    };
+    let label = format!("{LABEL_PREFIX}{}", cred.server);
+    let written = collection
+        .create_item(
+            &label,
+            attributes(Some(&cred.server)),
+            &payload,
+            true,
+            CONTENT_TYPE,
+        )
+        .map_err(|e| ctx.err(&e, &doing))?;
     // Older duplicates: in another collection, or from a service whose `replace` is not
     // atomic. Gone already (a concurrent store or erase) is fine.
-    for item in existing.iter().filter(|i| i.item_path != written) {
+    for item in existing.iter().filter(|i| i.item_path != written.item_path) {
         match item.delete() {
             Ok(()) => {}
             Err(e) if vanished_item(&e) => {}
