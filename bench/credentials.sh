@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Credential-helper latency, side by side on the same unlocked keyring: `docker-credential-pushx
-# get` (Secret Service, auto, keyutils) against Debian's Go `docker-credential-secretservice get`.
+# get` (Secret Service, auto, keyutils) against Debian's Go `docker-credential-secretservice get`,
+# then `store` (Secret Service) against the Go helper's `store` of the same credential.
 # Run inside a D-Bus session with an unlocked keyring and a kernel session keyring; bench/run.sh
 # does that. Usage: bench/credentials.sh BIN_DIR [RUNS]
 set -euo pipefail
@@ -31,6 +32,15 @@ for i in 1 2 3; do
   printf 'helper get, %-21s %6.2f ms   go secretservice %6.2f ms   ratio %s  (target <= 0.5)\n' \
     "$name:" "$(med "$i")" "$go" "$(awk -v a="$(med "$i")" -v b="$go" 'BEGIN { printf "%.3f", a / b }')"
 done
+
+# The same credential again each run: every run replaces the item the one before wrote.
+printf '%s' "$cred" > "$W/cred.json"
+hyperfine --style none --warmup 5 --runs "$runs" --export-json "$W/store.json" \
+  -n "go secretservice" "docker-credential-secretservice store < $W/cred.json" \
+  -n "pushx secret-service" "PUSHX_CREDENTIAL_STORE=secret-service $H store < $W/cred.json" >/dev/null 2>&1
+smed() { jq -r ".results[$1].median * 1000" "$W/store.json"; }
+printf 'helper store, %-19s %6.2f ms   go secretservice %6.2f ms   ratio %s\n' \
+  "pushx secret-service:" "$(smed 1)" "$(smed 0)" "$(awk -v a="$(smed 1)" -v b="$(smed 0)" 'BEGIN { printf "%.3f", a / b }')"
 
 printf '%s' "$key" | docker-credential-secretservice erase
 printf '%s' "$key" | PUSHX_CREDENTIAL_STORE=secret-service "$H" erase

@@ -2,9 +2,10 @@
 //! [`chain::StoreChain`] that uses several of them as one, [`probe`] and the errors every
 //! backend reports.
 //!
-//! Backends: the freedesktop Secret Service over D-Bus ([`secret_service`], Linux), the
-//! kernel key retention service ([`keyutils`], Linux), both keyring-core entries on the
-//! keyring-rs store crates, and an in-memory map ([`memory`], for tests). Every call is
+//! Backends: the freedesktop Secret Service over D-Bus ([`secret_service`], Linux, the
+//! `secret-service` crate), the kernel key retention service ([`keyutils`], Linux, a
+//! keyring-core entry on a keyring-rs store crate), and an in-memory map ([`memory`], for
+//! tests). Every call is
 //! blocking; async callers run them in `spawn_blocking`.
 //!
 //! Server keys are opaque strings stored verbatim (`https://index.docker.io/v1/`,
@@ -210,8 +211,7 @@ pub trait CredentialStore: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StoreOptions {
     /// D-Bus session bus address; `None` means the zbus default (`DBUS_SESSION_BUS_ADDRESS`,
-    /// else `$XDG_RUNTIME_DIR/bus`). The keyring-core Secret Service store always uses that
-    /// default, so another address only serves tests of unusable buses.
+    /// else `$XDG_RUNTIME_DIR/bus`). Another address serves tests.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) dbus_address: Option<String>,
     /// Directory of the keyutils index; `None` means `$XDG_STATE_HOME/docker-pushx/keyutils-index`

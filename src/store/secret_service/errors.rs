@@ -1,11 +1,9 @@
-//! Secret Service errors: what makes the service unusable (and the fix), and turning D-Bus and
-//! keyring-core errors into store errors without ever showing secret bytes.
+//! Secret Service errors: what makes the service unusable (and the fix), and turning D-Bus
+//! errors into store errors.
 
 use std::time::Duration;
 
-use keyring_core::Error as KrError;
 use secret_service::Error as SsError;
-use zeroize::Zeroize;
 
 use crate::store::{StoreError, StoreKind, StoreOptions};
 
@@ -92,7 +90,7 @@ pub(super) fn unusable(err: &SsError, bus: &str, timeout: Duration) -> Option<Un
         (SsError::Unavailable, _) | (SsError::Zbus(zbus::Error::Address(_)), _) => {
             return Some(no_bus("no bus address, or the socket does not exist"));
         }
-        // `Prompt`: an unlock prompt was dismissed (the store crate unlocked after all).
+        // `Prompt`: a prompt was dismissed (one opened in the window the module docs name).
         (SsError::Locked | SsError::Prompt, _) => return Some(locked()),
         (_, Some(std::io::ErrorKind::TimedOut)) => return Some(timed_out()),
         (SsError::Zbus(zbus::Error::InputOutput(e)), _) => return Some(no_bus(&e.to_string())),
@@ -144,42 +142,9 @@ pub(super) fn error_name(err: &SsError) -> Option<String> {
     }
 }
 
-/// Turns a keyring-core error from the store crate into a store error. Never shows secret
-/// bytes: `BadEncoding`/`BadDataFormat` carry them (and print them in `Debug`), so they are
-/// wiped here and only named.
-pub(super) fn keyring_error(err: KrError, ctx: &Ctx, doing: &str) -> StoreError {
-    match err {
-        KrError::NoStorageAccess(inner) | KrError::PlatformFailure(inner) => {
-            match inner.downcast_ref::<SsError>() {
-                Some(e) => ctx.err(e, doing),
-                None => backend(format!("{doing}: {inner}")),
-            }
-        }
-        KrError::BadEncoding(mut bytes) => {
-            bytes.zeroize();
-            backend(format!("{doing}: the stored secret is not valid UTF-8"))
-        }
-        KrError::BadDataFormat(mut bytes, _) => {
-            bytes.zeroize();
-            backend(format!("{doing}: the stored secret is malformed"))
-        }
-        KrError::Ambiguous(items) => backend(format!("{doing}: {} items match", items.len())),
-        other => backend(format!("{doing}: {other}")),
-    }
-}
-
-/// True when the error says the item went away between the store crate's search and its
-/// next call on the item (a concurrent erase). gnome-keyring answers calls on a deleted item
-/// with `UnknownMethod` ("Object does not exist at path ..."); the others are what the spec
-/// and other services use.
-pub(super) fn vanished(err: &KrError) -> bool {
-    let (KrError::PlatformFailure(inner) | KrError::NoStorageAccess(inner)) = err else {
-        return false;
-    };
-    inner.downcast_ref::<SsError>().is_some_and(vanished_item)
-}
-
-/// [`vanished`] for an error of our own connection.
+/// True when the error says the item went away between our search and the next call on it
+/// (a concurrent erase). gnome-keyring answers calls on a deleted item with `UnknownMethod`
+/// ("Object does not exist at path ..."); the others are what the spec and other services use.
 pub(super) fn vanished_item(err: &SsError) -> bool {
     let name = error_name(err);
     matches!(

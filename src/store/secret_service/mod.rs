@@ -1,87 +1,68 @@
 //! The freedesktop Secret Service backend (gnome-keyring, KeePassXC, KWallet) over the D-Bus
-//! session bus, built on keyring-core with the `zbus-secret-service-keyring-store` crate.
+//! session bus, with the `secret-service` crate on one connection of our own.
 //!
-//! Item layout (one item per server key, in the default collection), as the store crate
-//! writes it for a keyring-core entry with service `docker-pushx` and user = the server key:
+//! Item layout (one item per server key, in the default collection). It is the layout of a
+//! keyring-core entry (service `docker-pushx`, user = the server key) as the
+//! `zbus-secret-service-keyring-store` crate writes it, which earlier versions used for writes:
+//! items written by them are found, replaced and erased unchanged.
 //!
-//! | attribute  | value                     | owner |
+//! | attribute  | value                     | why |
 //! |------------|---------------------------|-------|
-//! | `service`  | `docker-pushx`            | store crate (entry service); scopes every search to our items |
-//! | `username` | the server key, verbatim  | store crate (entry user); our lookup key |
+//! | `service`  | `docker-pushx`            | scopes every search to our items |
+//! | `username` | the server key, verbatim  | our lookup key |
 //!
-//! The item label is `docker-pushx credentials for <server>` (keyring-core `label` modifier).
-//! The secret is the JSON `{"Username":…,"Secret":…}` (content type
-//! `application/octet-stream`, set by the store crate).
+//! The item label is `docker-pushx credentials for <server>`. The secret is the JSON
+//! `{"Username":…,"Secret":…}`, content type `application/octet-stream`.
 //!
-//! Why the user name travels inside the secret: the store crate creates an item with exactly
-//! the `service` and `username` attributes and offers extra attributes only through a second
-//! call (`update_attributes`). Two calls are not atomic: racing `store`s could leave one
-//! writer's secret with another writer's user name, and a fresh item would have no user name
-//! for a moment. One `set_secret` of the JSON is atomic, and gnome-keyring's `replace` keeps
-//! one item per server even when processes race. The price: `list` decrypts each of our items
-//! to read the user name (they are zeroized at once; only the name is kept).
+//! Why the user name travels inside the secret: the attributes are the lookup key only, and
+//! one `CreateItem` with `replace` of the JSON is atomic (gnome-keyring's `replace` keeps one
+//! item per server even when processes race), so no reader ever sees one writer's secret with
+//! another writer's user name. The price: `list` decrypts each of our items to read the user
+//! name (they are zeroized at once; only the name is kept).
 //!
-//! Compatibility: the store crate owns the `username` attribute, so these items are not in the
-//! layout of docker's `docker-credential-secretservice` (`server`, `username` = registry user,
+//! Compatibility: `username` holds the server key, so these items are not in the layout of
+//! docker's `docker-credential-secretservice` (`server`, `username` = registry user,
 //! `docker_cli`, schema `io.docker.Credentials`): docker's helper does not see them, and we
 //! never see, return or erase items of docker's helper or of any other tool (every search
 //! includes `service=docker-pushx`; items without our JSON secret are skipped by `list`).
 //!
-//! Reads and writes: `get` and `list` read items on one connection of our own (`secret-service`
-//! crate, per-call D-Bus timeouts), searching by the attributes above, so a reading process
-//! opens exactly one D-Bus connection and, where the service allows it, no encrypted session
-//! (see [`connect`] for that choice). `store` and `erase` go through the store crate, which
-//! opens its own connection with an encrypted session on the first write.
+//! One connection per process: `get`, `list`, `store` and `erase` all run on the connection
+//! [`connect`] opens (per-call D-Bus timeouts, a `plain` session where the service allows it).
+//! `store` creates the item in the default collection with `replace`; `erase` deletes every
+//! item the search finds.
 //!
-//! Nothing ever prompts. The store crate unlocks whatever it meets locked (search results,
-//! the default collection on create), and an unlock opens a password prompt (or fails or
-//! waits in a headless session). So on our connection (which never unlocks) every call first
-//! checks whether the default collection is there and unlocked (on open and before each
-//! `store`) and whether the search it or the store crate is about to run matches any locked
-//! item; if so the store is reported [`StoreError::Unavailable`] and the store crate is not
-//! called. (A collection locked in the microseconds between the check and the call is the one
-//! remaining window.)
+//! Nothing ever prompts: we never call `Unlock`, and a call the service would answer with a
+//! prompt is not made. Every call first checks whether the search it is about to run matches
+//! any locked item, and `store` whether the default collection is there and unlocked (a
+//! `CreateItem` in a locked collection answers with an unlock prompt, which the
+//! `secret-service` crate would run); if not, the store is reported
+//! [`StoreError::Unavailable`]. (A collection locked in the microseconds between the check
+//! and the call is the one remaining window.) Several items for one server (another tool, a
+//! Secret Service whose `replace` is not atomic) are tolerated: `get` and `list` take the
+//! newest (highest object path), `store` and `erase` leave none but the one written.
 //!
-//! The keyring-core store object is made per [`SecretServiceStore`] and entries are built
-//! from it directly, never through keyring-core's process-wide default store: the binaries
-//! choose a store at run time and may hold a keyutils store at the same time. Several items
-//! for one server (another tool, a Secret Service whose `replace` is not atomic) are
-//! tolerated: `get` and `list` take the newest (highest object path), `store` and `erase`
-//! remove them all.
-//!
-//! Deadlines: the store crate connects with zbus defaults (session bus from the environment,
-//! no per-call timeout). Our connection has [`CALL_TIMEOUT`] per call, so a missing or
-//! silent bus is reported quickly, and every call waits for its result at most
-//! 4 × (timeout + 1 s) (24 s), so a service that stops answering in the middle of a
-//! store-crate call cannot hang the caller (the worker thread stays blocked; later calls time
-//! out too). Because the store crate always uses the environment's session bus, a store
-//! opened for another bus address (`StoreOptions::dbus_address`, tests only) refuses writes.
+//! Deadlines: the connection has [`CALL_TIMEOUT`] per call, so a missing or silent bus is
+//! reported quickly, and every call waits for its result at most 4 × (timeout + 1 s) (24 s),
+//! so a prompt that slipped through the window above cannot hang the caller (the worker thread
+//! stays blocked; later calls time out too).
 //!
 //! Calls block the caller (run them in `spawn_blocking`); the D-Bus work itself happens on a
-//! private thread per store that owns both connections ([`worker`]), so the store may be
+//! private thread per store that owns the connection ([`worker`]), so the store may be
 //! dropped anywhere, including inside an async runtime (zbus's blocking API `block_on`s a
 //! tokio runtime of its own, which panics on a thread of the caller's runtime).
 
 mod errors;
 mod worker;
 
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use keyring_core::api::CredentialStoreApi;
-use keyring_core::{Entry, Error as KrError};
-use secret_service::blocking::{Item, SecretService};
+use secret_service::blocking::{Collection, Item, SecretService};
 use secret_service::{EncryptionType, Error as SsError};
 use serde::{Deserialize, Serialize};
-use zbus_secret_service_keyring_store::Store as KrStore;
 use zeroize::Zeroizing;
 
-use errors::{
-    Ctx, backend, keyring_error, locked, locked_elsewhere, no_default_collection, unusable,
-    vanished, vanished_item,
-};
+use errors::{Ctx, backend, locked, locked_elsewhere, no_default_collection, vanished_item};
 use worker::{Starting, Worker};
 
 use super::{Credential, CredentialStore, StoreError, StoreKind, StoreOptions};
@@ -92,40 +73,21 @@ pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Per-call D-Bus timeout for a store opened for use.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The keyring-core service of every entry (item attribute `service`).
+/// Attribute `service` of every item: scopes every search to ours.
 const SERVICE: &str = "docker-pushx";
-/// The attribute in which the store crate keeps the keyring-core user: our server key.
+/// The attribute that holds the server key.
 const USER_ATTRIBUTE: &str = "username";
-/// How often an operation is retried when an item vanishes under it (a concurrent erase).
+/// What the label says before the server key.
+const LABEL_PREFIX: &str = "docker-pushx credentials for ";
+/// The content type of every secret we write.
+const CONTENT_TYPE: &str = "application/octet-stream";
+/// How often a read is retried when an item vanishes under it (a concurrent erase).
 const ATTEMPTS: usize = 3;
 
-/// The connections; they live and die on the worker thread.
+/// The connection; it lives and dies on the worker thread. Per-call timeouts; checks lock
+/// state (it never unlocks), searches, reads and writes items.
 struct Conn {
-    /// Ours: per-call timeouts. Checks lock state and searches (it never unlocks), and reads
-    /// items for `get` and `list`.
     ss: SecretService<'static>,
-    /// The keyring-core store, which writes and deletes items: made on the first write, with
-    /// a connection of its own (the store crate always makes one) and an encrypted session.
-    store: OnceCell<Arc<KrStore>>,
-    /// Whether our bus is the environment's session bus, the only one the store crate uses.
-    env_bus: bool,
-}
-
-impl Conn {
-    fn store(&self, ctx: &Ctx) -> Result<&KrStore, StoreError> {
-        if let Some(store) = self.store.get() {
-            return Ok(store);
-        }
-        if !self.env_bus {
-            return Err(backend(format!(
-                "the keyring-core Secret Service store connects only to the session bus of the \
-                 environment (DBUS_SESSION_BUS_ADDRESS), not to {}",
-                ctx.bus
-            )));
-        }
-        let store = KrStore::new().map_err(|e| keyring_error(e, ctx, "connecting"))?;
-        Ok(self.store.get_or_init(|| store))
-    }
 }
 
 /// Connects to `address` (default: the session bus) and checks the default collection.
@@ -137,9 +99,9 @@ impl Conn {
 /// swap) while it passes through, and the bus daemon runs as the same user, who can read the
 /// keyring anyway. The DH key exchange is most of what a `get` costs (about 5 ms of a
 /// helper call), and the helper runs on every pull and push of the docker CLI. Services that
-/// refuse `plain` (KWallet's) get the encrypted session. Only secrets *read* travel on this
-/// session; writes go through the store crate, whose session is always encrypted.
-fn connect(address: Option<String>, env_bus: bool, ctx: &Ctx) -> Result<Conn, StoreError> {
+/// refuse `plain` (KWallet's) get the encrypted session ([`fall_back_to_encrypted`]). Reads
+/// and writes share this session.
+fn connect(address: Option<String>, ctx: &Ctx) -> Result<Conn, StoreError> {
     let builder = match &address {
         Some(a) => zbus::blocking::connection::Builder::address(a.as_str()),
         None => zbus::blocking::connection::Builder::session(),
@@ -149,62 +111,73 @@ fn connect(address: Option<String>, env_bus: bool, ctx: &Ctx) -> Result<Conn, St
         .map_err(|e| ctx.err(&SsError::Zbus(e), "connecting"))?;
     let ss = match SecretService::connect_with_existing(EncryptionType::Plain, bus.clone()) {
         Ok(ss) => ss,
-        Err(e) if unusable(&e, &ctx.bus, ctx.timeout).is_some() => {
-            return Err(ctx.err(&e, "connecting"));
+        Err(e) => {
+            fall_back_to_encrypted(&e, ctx)?;
+            SecretService::connect_with_existing(EncryptionType::Dh, bus)
+                .map_err(|e| ctx.err(&e, "connecting"))?
         }
-        Err(_) => SecretService::connect_with_existing(EncryptionType::Dh, bus)
-            .map_err(|e| ctx.err(&e, "connecting"))?,
     };
-    check_default_collection(&ss, ctx)?;
-    Ok(Conn {
-        ss,
-        store: OnceCell::new(),
-        env_bus,
-    })
+    default_collection(&ss, ctx)?;
+    Ok(Conn { ss })
 }
 
-/// Ok when the default collection exists and is unlocked. Never unlocks (that would prompt).
-fn check_default_collection(ss: &SecretService<'_>, ctx: &Ctx) -> Result<(), StoreError> {
+/// What a failed `plain` session means: `Ok` = open an encrypted one instead, `Err` = the
+/// service is not usable at all (report that). A service that refuses the algorithm answers
+/// with an error of its own (KWallet: `org.freedesktop.DBus.Error.NotSupported`; the spec
+/// names none), so every error that does not say the bus or service is unusable falls back.
+/// No bus, a timeout or a locked service do not: a second try would fail the same way, after
+/// as long a wait.
+fn fall_back_to_encrypted(err: &SsError, ctx: &Ctx) -> Result<(), StoreError> {
+    match errors::unusable(err, &ctx.bus, ctx.timeout) {
+        Some(unusable) => Err(unusable.into_error()),
+        None => Ok(()),
+    }
+}
+
+/// The default collection when it exists and is unlocked. Never unlocks (that would prompt).
+fn default_collection<'a>(
+    ss: &'a SecretService<'_>,
+    ctx: &Ctx,
+) -> Result<Collection<'a>, StoreError> {
     let collection = match ss.get_default_collection() {
         Ok(c) => c,
         Err(SsError::NoResult) => return Err(no_default_collection().into_error()),
         Err(e) => return Err(ctx.err(&e, "reading the default collection")),
     };
     match collection.is_locked() {
-        Ok(false) => Ok(()),
+        Ok(false) => Ok(collection),
         Ok(true) => Err(locked().into_error()),
         Err(e) => Err(ctx.err(&e, "reading the default collection")),
     }
 }
 
-/// Our items for `server` (or all of them), newest first: the search the store crate makes.
-/// An error when it matches a locked item: reading it, or letting the store crate near it
-/// (which unlocks), would prompt.
+/// The attributes of our item for `server`, or of all our items.
+fn attributes(server: Option<&str>) -> HashMap<&str, &str> {
+    let mut attributes = HashMap::from([("service", SERVICE)]);
+    if let Some(server) = server {
+        attributes.insert(USER_ATTRIBUTE, server);
+    }
+    attributes
+}
+
+/// Our items for `server` (or all of them), newest first. An error when the search matches a
+/// locked item: reading, replacing or deleting it would need an unlock, which prompts.
 fn search<'a>(
     conn: &'a Conn,
     ctx: &Ctx,
     server: Option<&str>,
 ) -> Result<Vec<Item<'a>>, StoreError> {
-    let mut attributes = HashMap::from([("service", SERVICE)]);
-    if let Some(server) = server {
-        attributes.insert(USER_ATTRIBUTE, server);
-    }
     let found = conn
         .ss
-        .search_items(attributes)
+        .search_items(attributes(server))
         .map_err(|e| ctx.err(&e, "searching"))?;
     if !found.locked.is_empty() {
-        check_default_collection(&conn.ss, ctx)?;
+        default_collection(&conn.ss, ctx)?;
         return Err(locked_elsewhere().into_error());
     }
     let mut items = found.unlocked;
     items.sort_by_cached_key(|i| std::cmp::Reverse(age(i.item_path.as_str())));
     Ok(items)
-}
-
-/// [`search`] for its check only.
-fn check_search(conn: &Conn, ctx: &Ctx, server: Option<&str>) -> Result<(), StoreError> {
-    search(conn, ctx, server).map(drop)
 }
 
 /// Usable or why not, with [`PROBE_TIMEOUT`] per D-Bus call.
@@ -251,18 +224,6 @@ fn decode(bytes: Vec<u8>) -> Option<(String, Secret)> {
     Some((username, Secret::new(secret)))
 }
 
-/// The keyring-core entry for `server`.
-fn entry(conn: &Conn, ctx: &Ctx, server: &str) -> Result<Entry, StoreError> {
-    let label = format!("docker-pushx credentials for {server}");
-    conn.store(ctx)?
-        .build(
-            SERVICE,
-            server,
-            Some(&HashMap::from([("label", label.as_str())])),
-        )
-        .map_err(|e| backend(format!("building the entry for {server:?}: {e}")))
-}
-
 /// Age order of items by object path: gnome-keyring numbers items upwards, so a shorter,
 /// then smaller, path is older. Total, so every process agrees.
 fn age(path: &str) -> (usize, String) {
@@ -307,10 +268,12 @@ fn get(conn: &Conn, ctx: &Ctx, server: &str) -> Result<Option<Credential>, Store
     )))
 }
 
+/// One `CreateItem` with `replace` in the default collection: it updates our item there in
+/// place (secret and label), or creates it; then any other item for the server goes.
 fn store(conn: &Conn, ctx: &Ctx, cred: &Credential) -> Result<(), StoreError> {
     let doing = format!("storing the credential for {:?}", cred.server);
-    // The store crate creates new items in the default collection, unlocking it if needed.
-    check_default_collection(&conn.ss, ctx)?;
+    let collection = default_collection(&conn.ss, ctx)?;
+    let existing = search(conn, ctx, Some(&cred.server))?;
     let payload = Zeroizing::new(
         serde_json::to_vec(&PayloadOut {
             username: &cred.username,
@@ -318,42 +281,40 @@ fn store(conn: &Conn, ctx: &Ctx, cred: &Credential) -> Result<(), StoreError> {
         })
         .map_err(|e| backend(format!("{doing}: {e}")))?,
     );
-    for _ in 0..ATTEMPTS {
-        check_search(conn, ctx, Some(&cred.server))?;
-        let entry = entry(conn, ctx, &cred.server)?;
-        // Updates the one existing item in place, or creates one with `replace`.
-        match entry.set_secret(&payload) {
-            Ok(()) => return Ok(()),
-            Err(KrError::Ambiguous(entries)) => {
-                for e in entries {
-                    let _ = e.delete_credential();
-                }
-            }
-            Err(e) if vanished(&e) => {}
-            Err(e) => return Err(keyring_error(e, ctx, &doing)),
+    let label = format!("{LABEL_PREFIX}{}", cred.server);
+    let written = collection
+        .create_item(
+            &label,
+            attributes(Some(&cred.server)),
+            &payload,
+            true,
+            CONTENT_TYPE,
+        )
+        .map_err(|e| ctx.err(&e, &doing))?;
+    // Older duplicates: in another collection, or from a service whose `replace` is not
+    // atomic. Gone already (a concurrent store or erase) is fine.
+    for item in existing.iter().filter(|i| i.item_path != written.item_path) {
+        match item.delete() {
+            Ok(()) => {}
+            Err(e) if vanished_item(&e) => {}
+            Err(e) => return Err(ctx.err(&e, &doing)),
         }
     }
-    Err(backend(format!(
-        "{doing}: the item kept changing while being written"
-    )))
+    Ok(())
 }
 
+/// Deletes every item for `server`; `true` when there was one.
 fn erase(conn: &Conn, ctx: &Ctx, server: &str) -> Result<bool, StoreError> {
-    check_search(conn, ctx, Some(server))?;
-    match entry(conn, ctx, server)?.delete_credential() {
-        Ok(()) => Ok(true),
-        Err(KrError::NoEntry) => Ok(false),
-        Err(KrError::Ambiguous(entries)) => {
-            let mut erased = false;
-            for e in entries {
-                erased |= e.delete_credential().is_ok();
-            }
-            Ok(erased)
+    let mut erased = false;
+    for item in search(conn, ctx, Some(server))? {
+        match item.delete() {
+            Ok(()) => erased = true,
+            // A concurrent erase got there first.
+            Err(e) if vanished_item(&e) => {}
+            Err(e) => return Err(ctx.err(&e, &format!("erasing {server:?}"))),
         }
-        // A concurrent erase got there first.
-        Err(e) if vanished(&e) => Ok(false),
-        Err(e) => Err(keyring_error(e, ctx, &format!("erasing {server:?}"))),
     }
+    Ok(erased)
 }
 
 fn list(conn: &Conn, ctx: &Ctx) -> Result<Vec<(String, String)>, StoreError> {

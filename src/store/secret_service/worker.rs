@@ -1,4 +1,4 @@
-//! The thread that owns the D-Bus connections and runs every call, with deadlines.
+//! The thread that owns the D-Bus connection and runs every call, with deadlines.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -9,13 +9,13 @@ use crate::store::{StoreError, StoreOptions};
 
 pub(super) type Job = Box<dyn FnOnce(&Conn, &Ctx) + Send>;
 
-/// The connections live on their own thread, which runs every call.
+/// The connection lives on its own thread, which runs every call.
 ///
 /// zbus's blocking API (with its `tokio` feature) drives a private tokio runtime with
 /// `block_on`, even when a proxy or connection is dropped; on a thread of the caller's runtime
 /// that panics ("Cannot start a runtime from within a runtime"). On this thread nothing zbus
 /// does can meet the caller's runtime, dropping the store is safe anywhere, and every call
-/// gets a deadline (the store crate's own connection has no D-Bus timeout).
+/// gets a deadline (beyond the per-call D-Bus timeout: a prompt waits for a signal without one).
 pub(super) struct Worker {
     jobs: mpsc::Sender<Job>,
     pub(super) bus: String,
@@ -70,15 +70,12 @@ impl Worker {
         let bus = ctx.bus.clone();
         let deadline = timeout + Duration::from_secs(1);
         let address = opts.dbus_address.clone();
-        let env_bus = address
-            .as_deref()
-            .is_none_or(|a| std::env::var("DBUS_SESSION_BUS_ADDRESS").as_deref() == Ok(a));
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready) = mpsc::channel();
         std::thread::Builder::new()
             .name("pushx-secret-service".into())
             .spawn(move || {
-                let conn = match connect(address, env_bus, &ctx) {
+                let conn = match connect(address, &ctx) {
                     Ok(conn) => conn,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -115,7 +112,8 @@ impl Worker {
                 let _ = tx.send(f(conn, ctx));
             }))
             .map_err(|_| backend("the Secret Service connection thread has stopped"))?;
-        // Our calls have their own timeout; this catches a stalled store-crate call.
+        // Each D-Bus call has its own timeout; this catches a call that waits for a prompt
+        // (see the module docs on the one window where one could be opened).
         let waited = self.deadline * 4;
         rx.recv_timeout(waited).unwrap_or_else(|_| {
             Err(Ctx {
