@@ -8,6 +8,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod error;
 pub mod helper;
+pub(crate) mod net;
 pub mod protocol;
 pub(crate) mod registry;
 pub mod secret;

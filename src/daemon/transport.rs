@@ -130,18 +130,7 @@ fn uri(scheme: &str, authority: &str, pq: &str) -> Result<Uri, std::io::Error> {
 /// hyper's own message for a failed connect is "client error (Connect)": the cause chain holds
 /// what a person needs (refused, no such file, certificate).
 fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
-    let mut msg = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !msg.contains(&s) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
-            msg.push_str(&s);
-        }
-        cur = err.source();
-    }
+    let msg = crate::net::error_chain(e);
     if e.is_connect() {
         format!("connect: {msg}")
     } else {
@@ -189,7 +178,7 @@ fn tls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
         // --tls without --tlsverify: docker encrypts but does not check the daemon's identity.
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_custom_certificate_verifier(Arc::new(crate::net::NoVerify(provider)))
     };
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
@@ -206,53 +195,5 @@ fn tls_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
                 .map_err(|e| Error::new(Kind::Usage, format!("daemon TLS client certificate: {e}")))
         }
         _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -225,19 +225,7 @@ pub(super) async fn send_raw(
 }
 
 pub(super) fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !msg.contains(&s) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
-            msg.push_str(&s);
-        }
-        cur = err.source();
-    }
-    msg
+    crate::net::error_chain(e)
 }
 
 /// `e` with the note that the registry must be reachable from this machine, when the daemon

@@ -87,13 +87,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
         Ok((cidrs, indexes)) => InsecureRules::new(&cidrs, indexes),
         Err(_) => InsecureRules::default(),
     };
-    let mut keys: Vec<String> = plan.targets().map(|t| t.auth_key()).collect();
-    keys.sort();
-    keys.dedup();
-    let s = settings.clone();
-    let creds = tokio::task::spawn_blocking(move || s.credentials_for(&keys))
-        .await
-        .map_err(|e| Error::other(format!("credential lookup: {e}")))??;
+    let creds = super::credentials(settings, &plan).await?;
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,
         insecure,

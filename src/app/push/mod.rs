@@ -136,14 +136,7 @@ async fn prepare(
             .await
             .map_err(|e| e.context(format!("tagging {t}")))?;
     }
-    // Credentials once per registry; keyrings and helpers block, so off the async threads.
-    let mut keys: Vec<String> = plan.targets().map(|t| t.auth_key()).collect();
-    keys.sort();
-    keys.dedup();
-    let s = settings.clone();
-    let creds = tokio::task::spawn_blocking(move || s.credentials_for(&keys))
-        .await
-        .map_err(|e| Error::other(format!("credential lookup: {e}")))??;
+    let creds = credentials(settings, &plan).await?;
     Ok((
         daemon,
         Job {
@@ -246,6 +239,21 @@ fn last_name(names: &[String], removing: &[String]) -> Option<String> {
     let removing: Vec<String> = removing.iter().map(|n| canonical(n)).collect();
     let others = names.iter().any(|n| !removing.contains(&canonical(n)));
     (!others).then(|| removing.last().cloned()).flatten()
+}
+
+/// Credentials once per registry of `plan`; keyrings and helpers block, so off the async
+/// threads.
+async fn credentials(
+    settings: &Settings,
+    plan: &Plan,
+) -> Result<std::collections::BTreeMap<String, crate::credentials::Found>, Error> {
+    let mut keys: Vec<String> = plan.targets().map(|t| t.auth_key()).collect();
+    keys.sort();
+    keys.dedup();
+    let s = settings.clone();
+    tokio::task::spawn_blocking(move || s.credentials_for(&keys))
+        .await
+        .map_err(|e| Error::other(format!("credential lookup: {e}")))?
 }
 
 #[cfg(test)]
