@@ -106,10 +106,7 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
         Err(e) => Err(e),
     };
     let insecure = match &daemon {
-        Ok(d) => match d.insecure_registries().await {
-            Ok((cidrs, indexes)) => InsecureRules::new(&cidrs, indexes),
-            Err(_) => InsecureRules::default(),
-        },
+        Ok(d) => d.insecure_rules().await,
         Err(e) => {
             tracing::debug!("no daemon for the insecure-registry rules ({e}): loopback only");
             InsecureRules::default()

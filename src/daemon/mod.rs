@@ -8,6 +8,7 @@ use crate::error::{Error, Kind};
 use crate::protocol::classify::classify;
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::protocol::stream::{Event, Lines, parse_message};
+use crate::protocol::www_auth::InsecureRules;
 use bollard::Docker;
 use bytes::Bytes;
 use endpoint::{Endpoint, Resolved};
@@ -158,24 +159,32 @@ impl Daemon {
         })
     }
 
-    /// The daemon's insecure-registry settings (`/info` `RegistryConfig`): the CIDRs and the
-    /// `IndexConfigs` entries, each with whether it is secure.
-    pub(crate) async fn insecure_registries(
-        &self,
-    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, bool>), Error> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(|e| daemon_error(&self.address, e))?;
-        let rc = info.registry_config.unwrap_or_default();
-        let indexes = rc
+    /// The rules by which the daemon reaches registries without TLS verification: its `/info`
+    /// `RegistryConfig` (the insecure CIDRs and the `IndexConfigs` entries with whether each is
+    /// secure). When the daemon does not answer within 5 s, loopback only, as its defaults.
+    pub(crate) async fn insecure_rules(&self) -> InsecureRules {
+        let info =
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.docker.info()).await;
+        let rc = match info {
+            Ok(Ok(info)) => info.registry_config.unwrap_or_default(),
+            Ok(Err(e)) => {
+                tracing::debug!("no insecure-registry rules from the daemon ({e}): loopback only");
+                return InsecureRules::default();
+            }
+            Err(_) => {
+                tracing::debug!(
+                    "the daemon's /info timed out: insecure registries on loopback only"
+                );
+                return InsecureRules::default();
+            }
+        };
+        let indexes: std::collections::BTreeMap<String, bool> = rc
             .index_configs
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(name, i)| i.secure.map(|s| (name, s)))
             .collect();
-        Ok((rc.insecure_registry_cidrs.unwrap_or_default(), indexes))
+        InsecureRules::new(&rc.insecure_registry_cidrs.unwrap_or_default(), indexes)
     }
 
     async fn raw(

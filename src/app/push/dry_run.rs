@@ -17,7 +17,6 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
 use crate::protocol::daemon_host::Endpoint;
 use crate::protocol::reference::Reference;
-use crate::protocol::www_auth::InsecureRules;
 use crate::registry::{Options, PushAccess, RegistryClient, Retry, TagState};
 use futures::StreamExt;
 use serde::Serialize;
@@ -83,10 +82,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
         .await?
         .ok_or_else(|| no_local_image(&plan.source))?;
     // Registries are reached as the daemon would reach them; without its rules, loopback only.
-    let insecure = match daemon.insecure_registries().await {
-        Ok((cidrs, indexes)) => InsecureRules::new(&cidrs, indexes),
-        Err(_) => InsecureRules::default(),
-    };
+    let insecure = daemon.insecure_rules().await;
     let creds = super::credentials(settings, &plan).await?;
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,

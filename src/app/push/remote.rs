@@ -9,7 +9,6 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
 use crate::protocol::reference::Reference;
 use crate::protocol::registry_auth::RegistryAuth;
-use crate::protocol::www_auth::InsecureRules;
 use crate::registry::TagState;
 use crate::registry::{Options, Registry, RegistryClient, Retry};
 use std::collections::HashMap;
@@ -75,15 +74,7 @@ impl Registries {
         retry: Retry,
         jobs: usize,
     ) -> Registries {
-        let insecure = match tokio::time::timeout(
-            Duration::from_secs(5),
-            daemon.insecure_registries(),
-        )
-        .await
-        {
-            Ok(Ok((cidrs, indexes))) => InsecureRules::new(&cidrs, indexes),
-            _ => InsecureRules::default(),
-        };
+        let insecure = daemon.insecure_rules().await;
         Registries {
             client: RegistryClient::new(Options {
                 stall,
