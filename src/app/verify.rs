@@ -131,10 +131,7 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,
         insecure,
-        retry: Retry {
-            retries: args.retries,
-            delay: args.retry_delay,
-        },
+        retry: Retry::new(args.retries, args.retry_delay),
     })?;
     // A remote daemon reaching a registry says nothing about this machine reaching it.
     let daemon_endpoint = settings.endpoint().ok().map(|r| r.endpoint.clone());

@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 
 impl Registry {
     /// The token flow: an identity token is exchanged with `POST realm`
@@ -58,12 +58,7 @@ impl Registry {
         };
         let res = send_raw(client, req, self.stall, &self.domain).await?;
         let status = res.status();
-        let body = tokio::time::timeout(self.stall, res.into_body().collect())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = super::short_body(res, self.stall).await;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(Error::new(
                 Kind::Auth,

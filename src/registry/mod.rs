@@ -395,12 +395,7 @@ impl Registry {
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let body = tokio::time::timeout(self.stall, res.into_body().collect())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = short_body(res, self.stall).await;
         let reason = registry_message(&body).unwrap_or_else(|| {
             status
                 .canonical_reason()
@@ -543,6 +538,17 @@ fn resolve(base: &str, location: &str) -> Result<String, Error> {
     } else {
         Err(Error::other(format!("unsupported redirect to {location}")))
     }
+}
+
+/// The body of an answer that is not the payload (an error, a token): what arrives within
+/// `stall`, empty when nothing does. Only for bodies read to report them or to parse a token.
+async fn short_body(res: Response<Incoming>, stall: Duration) -> Bytes {
+    tokio::time::timeout(stall, res.into_body().collect())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -28,6 +28,11 @@ pub(crate) struct Retry {
 }
 
 impl Retry {
+    /// `retries` further attempts, the first after `delay`.
+    pub(crate) fn new(retries: u32, delay: Duration) -> Retry {
+        Retry { retries, delay }
+    }
+
     /// The wait before attempt `attempt + 1`, or `None` when the retries are spent.
     pub(super) fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
         if attempt > self.retries {

@@ -87,10 +87,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,
         insecure,
-        retry: Retry {
-            retries: args.retries,
-            delay: args.retry_delay,
-        },
+        retry: Retry::new(args.retries, args.retry_delay),
     })?;
     // A remote daemon may reach registries this machine cannot: say where the check ran.
     let remote = match &endpoint.endpoint {

@@ -70,10 +70,7 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
             args.stall_timeout,
             // One attempt per request: a failed up-to-date check falls back to a push, and the
             // orchestration retries a verification as a whole.
-            crate::registry::Retry {
-                retries: 0,
-                delay: args.retry_delay,
-            },
+            crate::registry::Retry::new(0, args.retry_delay),
             usize::from(args.jobs),
         )
         .await,
