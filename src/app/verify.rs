@@ -85,6 +85,15 @@ impl Counters {
     }
 }
 
+/// The daemon, within 5 s.
+async fn connect(settings: &Settings) -> Result<Arc<Daemon>, Error> {
+    let ep = settings.endpoint()?;
+    tokio::time::timeout(Duration::from_secs(5), Daemon::connect(ep))
+        .await
+        .unwrap_or_else(|_| Err(Error::new(Kind::Unreachable, "the daemon did not answer")))
+        .map(Arc::new)
+}
+
 pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Error> {
     let refs = args
         .references
@@ -97,25 +106,34 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
         .await
         .map_err(|e| Error::other(format!("credential lookup: {e}")))??;
 
-    // The daemon decides which registries are insecure, and holds --source. Without --source
-    // it is optional: its defaults (loopback only) apply when it does not answer.
-    let daemon = match settings.endpoint() {
-        Ok(ep) => tokio::time::timeout(Duration::from_secs(5), Daemon::connect(ep))
-            .await
-            .unwrap_or_else(|_| Err(Error::new(Kind::Unreachable, "the daemon did not answer"))),
-        Err(e) => Err(e),
-    };
-    let insecure = match &daemon {
-        Ok(d) => d.insecure_rules().await,
-        Err(e) => {
-            tracing::debug!("no daemon for the insecure-registry rules ({e}): loopback only");
-            InsecureRules::default()
-        }
-    };
-    let source_id = match &args.source {
+    // The daemon holds --source, and decides which registries off loopback are insecure.
+    // Without --source it is optional (asked only for such a registry): its defaults, loopback
+    // only, apply when it does not answer.
+    let daemon = match &args.source {
+        Some(_) => Some(connect(settings).await),
         None => None,
-        Some(src) => {
-            let d = daemon.as_ref().map_err(Clone::clone)?;
+    };
+    let insecure = {
+        let (daemon, settings) = (daemon.clone(), settings.clone());
+        crate::registry::rules_from(async move {
+            let daemon = match daemon {
+                Some(d) => d,
+                None => connect(&settings).await,
+            };
+            match daemon {
+                Ok(d) => d.insecure_rules().await,
+                Err(e) => {
+                    tracing::debug!(
+                        "no daemon for the insecure-registry rules ({e}): loopback only"
+                    );
+                    InsecureRules::default()
+                }
+            }
+        })
+    };
+    let source_id = match (&args.source, &daemon) {
+        (Some(src), Some(d)) => {
+            let d = d.as_ref().map_err(Clone::clone)?;
             match d.image_id(src).await? {
                 Some(id) => Some(id),
                 None => {
@@ -126,6 +144,7 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
                 }
             }
         }
+        _ => None,
     };
 
     let client = RegistryClient::new(Options {

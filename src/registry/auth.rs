@@ -26,7 +26,7 @@ impl Registry {
         let client = if authority(realm) == authority(&format!("{}/", self.base)) {
             &self.client
         } else {
-            &self.verified
+            self.verified.get()?
         };
         let req = if let Some(refresh) = &self.auth.identity_token {
             let form = Secret::new(www_auth::form_encode(&[

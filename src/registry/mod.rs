@@ -28,6 +28,8 @@ use crate::protocol::registry_auth::RegistryAuth;
 use crate::protocol::www_auth::{self, Challenge, InsecureRules};
 use crate::secret::Secret;
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -36,6 +38,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use reach::{SendError, chain, ping, send_raw};
 use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,12 +62,39 @@ fn http_client(tls: rustls::ClientConfig) -> Http {
     Client::builder(TokioExecutor::new()).build(https)
 }
 
+/// The daemon's insecure-registry rules, asked for once and only when a registry off loopback
+/// is opened: loopback is insecure whatever the daemon says, so a run that only reaches
+/// registries there never waits for the daemon's `/info` (about 10 ms, the slowest call it
+/// answers).
+pub(crate) type Rules = Shared<BoxFuture<'static, InsecureRules>>;
+
+/// [`Rules`] that `find` produces when first needed.
+pub(crate) fn rules_from(find: impl Future<Output = InsecureRules> + Send + 'static) -> Rules {
+    find.boxed().shared()
+}
+
+/// The client for hosts other than a registry itself (token realms, blob redirects), verified
+/// against the system roots. Made on first use: loading the roots reads every file in
+/// /etc/ssl/certs (about 20 ms), which a run against registries on loopback never needs.
+#[derive(Clone, Default)]
+struct Verified(Arc<std::sync::OnceLock<Result<Http, Error>>>);
+
+impl Verified {
+    fn get(&self) -> Result<&Http, Error> {
+        self.0
+            .get_or_init(|| tls::config(None, true).map(http_client))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 /// How requests wait: `stall` bounds the wait for an answer and for each body chunk; `retry`
-/// how often and when a request that failed transiently is sent again.
-#[derive(Debug, Clone)]
+/// how often and when a request that failed transiently is sent again. `insecure`: which
+/// registries are reached without TLS verification.
+#[derive(Clone)]
 pub(crate) struct Options {
     pub stall: Duration,
-    pub insecure: InsecureRules,
+    pub insecure: Rules,
     pub retry: Retry,
 }
 
@@ -71,14 +102,14 @@ pub(crate) struct Options {
 pub(crate) struct RegistryClient {
     options: Options,
     /// For hosts other than a registry itself (token realms, blob redirects): system roots.
-    verified: Http,
+    verified: Verified,
     open: tokio::sync::Mutex<HashMap<String, Arc<Registry>>>,
 }
 
 impl RegistryClient {
     pub(crate) fn new(options: Options) -> Result<Self, Error> {
         Ok(RegistryClient {
-            verified: http_client(tls::config(None, true)?),
+            verified: Verified::default(),
             options,
             open: Default::default(),
         })
@@ -160,15 +191,19 @@ impl RegistryClient {
     }
 
     async fn is_insecure(&self, host_port: &str) -> bool {
-        if let Some(d) = self.options.insecure.by_name(host_port) {
-            return d;
-        }
         let host = www_auth::split_host(host_port);
-        if host == "localhost" {
+        // The daemon adds 127.0.0.0/8 and ::1 to its insecure CIDRs whatever its configuration
+        // (moby registry/config.go), and an `IndexConfigs` entry for a loopback name can only
+        // come from `insecure-registries`: no need to ask it.
+        if host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
             return true;
         }
+        let rules = self.options.insecure.clone().await;
+        if let Some(d) = rules.by_name(host_port) {
+            return d;
+        }
         if let Ok(ip) = host.parse() {
-            return self.options.insecure.by_address(ip);
+            return rules.by_address(ip);
         }
         match tokio::time::timeout(
             Duration::from_secs(5),
@@ -176,9 +211,7 @@ impl RegistryClient {
         )
         .await
         {
-            Ok(Ok(addrs)) => addrs
-                .into_iter()
-                .any(|a| self.options.insecure.by_address(a.ip())),
+            Ok(Ok(addrs)) => addrs.into_iter().any(|a| rules.by_address(a.ip())),
             _ => false,
         }
     }
@@ -210,7 +243,7 @@ pub(crate) struct Registry {
     /// `scheme://host[:port]`.
     base: String,
     client: Http,
-    verified: Http,
+    verified: Verified,
     auth: RegistryAuth,
     challenge: Option<Challenge>,
     stall: Duration,
@@ -453,7 +486,7 @@ impl Registry {
                 let client = if same_host {
                     &self.client
                 } else {
-                    &self.verified
+                    self.verified.get().map_err(fixed)?
                 };
                 let r = send_raw(client, req, self.stall, &self.domain).await?;
                 if !r.status().is_redirection() {

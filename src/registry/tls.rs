@@ -29,10 +29,7 @@ pub(crate) fn config(registry: Option<&str>, verify: bool) -> Result<rustls::Cli
     let dir = registry.map(certs_dir);
     let files = dir.as_deref().map(list).unwrap_or_default();
     let builder = if verify {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
+        let mut roots = system_roots().clone();
         for ca in files.iter().filter(|p| ext(p) == "crt") {
             for cert in CertificateDer::pem_file_iter(ca)
                 .map_err(|e| bad(ca, &e))?
@@ -65,6 +62,18 @@ pub(crate) fn config(registry: Option<&str>, verify: bool) -> Result<rustls::Cli
         }
         None => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// The system's trusted roots, read once per process: reading them costs about 20 ms.
+fn system_roots() -> &'static rustls::RootCertStore {
+    static ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        roots
+    })
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {

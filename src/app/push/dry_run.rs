@@ -21,6 +21,7 @@ use crate::registry::{Options, PushAccess, RegistryClient, Retry, TagState};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The dry run's document: the push result's shape, marked `dry_run`, each target with its
 /// `plan`.
@@ -76,13 +77,16 @@ pub(super) async fn run(settings: &Settings, args: &PushArgs, plan: Plan) -> Res
 
 async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRun, Error> {
     let endpoint = settings.endpoint()?;
-    let daemon = Daemon::connect(endpoint).await?;
+    let daemon = Arc::new(Daemon::connect(endpoint).await?);
     let image_id = daemon
         .image_id(&plan.source)
         .await?
         .ok_or_else(|| no_local_image(&plan.source))?;
     // Registries are reached as the daemon would reach them; without its rules, loopback only.
-    let insecure = daemon.insecure_rules().await;
+    let insecure = {
+        let daemon = daemon.clone();
+        crate::registry::rules_from(async move { daemon.insecure_rules().await })
+    };
     let creds = super::credentials(settings, &plan).await?;
     let client = RegistryClient::new(Options {
         stall: args.stall_timeout,

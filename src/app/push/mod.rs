@@ -62,19 +62,16 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         jobs: usize::from(args.jobs),
         force: args.force,
     };
-    let remote = Arc::new(
-        remote::Registries::new(
-            &daemon,
-            &job.plan.source,
-            &job.image_id,
-            args.stall_timeout,
-            // One attempt per request: a failed up-to-date check falls back to a push, and the
-            // orchestration retries a verification as a whole.
-            crate::registry::Retry::new(0, args.retry_delay),
-            usize::from(args.jobs),
-        )
-        .await,
-    );
+    let remote = Arc::new(remote::Registries::new(
+        &daemon,
+        &job.plan.source,
+        &job.image_id,
+        args.stall_timeout,
+        // One attempt per request: a failed up-to-date check falls back to a push, and the
+        // orchestration retries a verification as a whole.
+        crate::registry::Retry::new(0, args.retry_delay),
+        usize::from(args.jobs),
+    ));
     let reporter: Arc<dyn Reporter> = Arc::from(reporter(args.progress_mode()));
     let (result, outcome) = push_all(
         daemon,
@@ -109,6 +106,28 @@ async fn prepare(
     plan: Plan,
     tags: &mut Tags,
 ) -> Result<(Arc<Daemon>, Job), Error> {
+    // Keyrings and helpers are asked while the daemon tags: neither waits for the other.
+    let (tagged, creds) = tokio::join!(
+        tag_targets(settings, &plan, tags),
+        credentials(settings, &plan)
+    );
+    let (daemon, image_id) = tagged?;
+    Ok((
+        daemon,
+        Job {
+            plan,
+            image_id,
+            creds: creds?,
+        },
+    ))
+}
+
+/// Find SOURCE and give it every target's name, returning the daemon and its image ID.
+async fn tag_targets(
+    settings: &Settings,
+    plan: &Plan,
+    tags: &mut Tags,
+) -> Result<(Arc<Daemon>, String), Error> {
     let daemon = Arc::new(Daemon::connect(settings.endpoint()?).await?);
     tracing::debug!(address = %daemon.address, api = daemon.api_version(), "connected to the daemon");
     let image_id = daemon
@@ -116,32 +135,41 @@ async fn prepare(
         .await?
         .ok_or_else(|| no_local_image(&plan.source))?;
     tags.daemon = Some((daemon.clone(), image_id.clone()));
-    // Tag first, so that a refused name fails before anything is uploaded.
     let source_full = Reference::parse(&plan.source).ok().map(|r| r.to_string());
-    for t in plan.targets() {
-        if Some(t.to_string()) == source_full {
-            continue;
-        }
-        let name = format!("{}:{}", t.name(), t.tag_or_latest());
-        // A name the user already had is theirs: it stays, whatever happens.
-        if daemon.image_id(&name).await?.is_none() {
-            // Recorded before the call: a tag request cut short may still land.
+    let targets: Vec<&Reference> = plan
+        .targets()
+        .filter(|t| Some(t.to_string()) != source_full)
+        .collect();
+    let names: Vec<String> = targets
+        .iter()
+        .map(|t| format!("{}:{}", t.name(), t.tag_or_latest()))
+        .collect();
+    // What each name holds now, all asked at once.
+    let now = futures::future::try_join_all(names.iter().map(|n| daemon.image_id(n))).await?;
+    // A name the user already had is theirs: it stays, whatever happens. Recorded before the
+    // tag request: one cut short may still land.
+    for (name, held) in names.iter().zip(&now) {
+        if held.is_none() {
             tags.created.push(name.clone());
         }
-        daemon
-            .tag(&plan.source, &t.name(), t.tag_or_latest())
-            .await
-            .map_err(|e| e.context(format!("tagging {t}")))?;
     }
-    let creds = credentials(settings, &plan).await?;
-    Ok((
-        daemon,
-        Job {
-            plan,
-            image_id,
-            creds,
-        },
-    ))
+    // Tag first, so that a refused name fails before anything is uploaded; a name already on
+    // the image (a re-run) needs no request.
+    let tagging = targets
+        .iter()
+        .zip(&now)
+        .filter(|(_, held)| held.as_deref() != Some(image_id.as_str()))
+        .map(|(&t, _)| {
+            let daemon = &daemon;
+            async move {
+                daemon
+                    .tag(&plan.source, &t.name(), t.tag_or_latest())
+                    .await
+                    .map_err(|e| e.context(format!("tagging {t}")))
+            }
+        });
+    futures::future::try_join_all(tagging).await?;
+    Ok((daemon, image_id))
 }
 
 /// The command SOURCE may be a misspelling of (`lgoin`: `login`).

@@ -329,7 +329,13 @@ async fn push_one<E: Engine, R: Remote>(
         true => None,
         false => up_to_date(remote, target, found, policy.stall_timeout).await,
     };
+    // What the up-to-date check proved, from the registry itself with the stored credentials.
+    let mut proved = None;
     let digest = if let Some(held) = held {
+        proved = Some(format!(
+            "registry holds {}, with the source image's config and all {} layer blob(s) present",
+            held.digest, held.layers
+        ));
         res.status = Status::UpToDate;
         res.digest = Some(held.digest.clone());
         res.size = Some(held.size);
@@ -358,27 +364,36 @@ async fn push_one<E: Engine, R: Remote>(
     };
 
     if policy.verify != VerifyMode::None {
-        let mut verify_attempts = 0;
-        let verified = with_retries(
-            policy,
-            reporter,
-            &name,
-            "verification",
-            &mut verify_attempts,
-            || {
-                verify_push(
-                    engine,
-                    remote,
-                    target,
-                    found,
+        let verified = match proved {
+            // For a target found up to date, `digest` and `pull` ask less than the up-to-date
+            // check proved: it resolved the tag to the digest and found the config and every
+            // layer blob, while a pull-back of an image the daemon holds fetches only the
+            // manifest (it skips every layer it has). `full` reads every blob still.
+            Some(detail) if policy.verify != VerifyMode::Full => Ok(Verified::from(detail)),
+            _ => {
+                let mut verify_attempts = 0;
+                with_retries(
+                    policy,
                     reporter,
-                    policy.verify,
-                    &digest,
-                    image_id,
+                    &name,
+                    "verification",
+                    &mut verify_attempts,
+                    || {
+                        verify_push(
+                            engine,
+                            remote,
+                            target,
+                            found,
+                            reporter,
+                            policy.verify,
+                            &digest,
+                            image_id,
+                        )
+                    },
                 )
-            },
-        )
-        .await;
+                .await
+            }
+        };
         let (detail, blobs) = match &verified {
             Ok(v) => (v.detail.clone(), v.blobs),
             Err(f) => (f.error.message.clone(), f.blobs),
@@ -510,7 +525,7 @@ async fn stream_push<E: Engine>(
 }
 
 mod verification;
-use verification::{VerifyFailed, verify_push};
+use verification::{Verified, VerifyFailed, verify_push};
 
 #[cfg(test)]
 mod tests;

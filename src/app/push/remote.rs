@@ -66,15 +66,16 @@ pub(crate) struct Registries {
 impl Registries {
     /// Registries reached as `daemon` would (its insecure-registry rules), for pushing
     /// `source` (image `image_id`); `jobs` blobs are read at once per target.
-    pub(crate) async fn new(
-        daemon: &Daemon,
+    pub(crate) fn new(
+        daemon: &Arc<Daemon>,
         source: &str,
         image_id: &str,
         stall: Duration,
         retry: Retry,
         jobs: usize,
     ) -> Registries {
-        let insecure = daemon.insecure_rules().await;
+        let daemon = daemon.clone();
+        let insecure = crate::registry::rules_from(async move { daemon.insecure_rules().await });
         Registries {
             client: RegistryClient::new(Options {
                 stall,

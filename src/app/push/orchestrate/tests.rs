@@ -743,32 +743,61 @@ fn held(c: char) -> Held {
 
 #[tokio::test]
 async fn an_up_to_date_target_is_not_pushed_but_still_verified() {
+    for mode in [VerifyMode::Digest, VerifyMode::Pull] {
+        let engine = Arc::new(
+            FakeEngine::default()
+                .held("r:1/x:1", Ok(Some(held('a'))))
+                .registry("r:1/x:1", Ok(digest('a'))),
+        );
+        let r = run(&engine, &["r:1/x:1"], policy(mode)).await;
+        assert_eq!(r.outcome, Ok(()));
+        assert_eq!(engine.calls("push"), 0);
+        let t = r.target("r:1/x:1");
+        assert_eq!(t.status, Status::UpToDate);
+        assert_eq!(t.digest, Some(digest('a')));
+        assert_eq!(t.size, Some(528));
+        assert_eq!((t.layers.pushed, t.layers.existing), (0, 2));
+        assert_eq!((t.bytes_pushed, t.attempts), (0, 0));
+        assert_eq!(t.verification.ok, Some(true));
+        // The up-to-date check proved more than the engine's digest or a pull-back of an
+        // image it holds would: neither is asked.
+        assert_eq!(engine.calls("registry r:1/x:1"), 0, "{mode:?}");
+        assert_eq!(engine.calls("pull"), 0, "{mode:?}");
+        assert_eq!(engine.calls("check"), 0, "{mode:?}");
+        assert_eq!(
+            r.done,
+            vec![format!(
+                "r:1/x:1: up-to-date {} (not pushed), verified (registry holds {}, with the \
+                 source image's config and all 2 layer blob(s) present)",
+                digest('a'),
+                digest('a')
+            )]
+        );
+        let v = serde_json::to_value(&r.result).unwrap();
+        assert_eq!(v["targets"][0]["status"], "up-to-date");
+    }
+}
+
+#[tokio::test]
+async fn an_up_to_date_target_is_read_back_in_full() {
     let engine = Arc::new(
         FakeEngine::default()
             .held("r:1/x:1", Ok(Some(held('a'))))
-            .registry("r:1/x:1", Ok(digest('a'))),
+            .checks(
+                "r:1/x:1",
+                vec![Checked {
+                    result: Ok("every blob read back".into()),
+                    blobs: blobs(2),
+                }],
+            ),
     );
-    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::Digest)).await;
+    let r = run(&engine, &["r:1/x:1"], policy(VerifyMode::Full)).await;
     assert_eq!(r.outcome, Ok(()));
     assert_eq!(engine.calls("push"), 0);
+    assert_eq!(engine.calls("check"), 1);
     let t = r.target("r:1/x:1");
     assert_eq!(t.status, Status::UpToDate);
-    assert_eq!(t.digest, Some(digest('a')));
-    assert_eq!(t.size, Some(528));
-    assert_eq!((t.layers.pushed, t.layers.existing), (0, 2));
-    assert_eq!((t.bytes_pushed, t.attempts), (0, 0));
-    assert_eq!(t.verification.ok, Some(true));
-    assert_eq!(engine.calls("registry r:1/x:1"), 1, "verified all the same");
-    assert_eq!(
-        r.done,
-        vec![format!(
-            "r:1/x:1: up-to-date {} (not pushed), verified (registry holds {})",
-            digest('a'),
-            digest('a')
-        )]
-    );
-    let v = serde_json::to_value(&r.result).unwrap();
-    assert_eq!(v["targets"][0]["status"], "up-to-date");
+    assert_eq!(t.verification.detail, "every blob read back");
 }
 
 #[tokio::test]
