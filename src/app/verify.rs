@@ -9,6 +9,7 @@ use crate::app::settings::Settings;
 use crate::app::table;
 use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
+use crate::protocol::image::{Content, LocalImage};
 use crate::protocol::manifest::{
     self, Descriptor, ImageConfig, LayerDigester, Manifest, sha256_digest,
 };
@@ -131,11 +132,11 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
             }
         })
     };
-    let source_id = match (&args.source, &daemon) {
+    let source_image = match (&args.source, &daemon) {
         (Some(src), Some(d)) => {
             let d = d.as_ref().map_err(Clone::clone)?;
-            match d.image_id(src).await? {
-                Some(id) => Some(id),
+            match d.image(src).await? {
+                Some(image) => Some(image),
                 None => {
                     return Err(Error::new(
                         Kind::NotFound,
@@ -157,7 +158,7 @@ pub(crate) async fn run(settings: &Settings, args: &VerifyArgs) -> Result<(), Er
     let verifier = Verifier::new(
         args.mode,
         usize::from(args.jobs),
-        args.source.clone().zip(source_id),
+        args.source.clone().zip(source_image),
     );
     let mut targets = Vec::new();
     for r in &refs {
@@ -273,8 +274,8 @@ pub(crate) struct Verifier {
     /// Blobs by registry and digest; `true` once read in full and found right this run: later
     /// references only HEAD them. A check of a blob another is reading waits for that read.
     read: Mutex<HashMap<(String, String), ReadOnce>>,
-    /// `--source` (or the pushed SOURCE) and its image ID.
-    source: Option<(String, String)>,
+    /// `--source` (or the pushed SOURCE) and the local image.
+    source: Option<(String, LocalImage)>,
 }
 
 pub(crate) type Failed = (Option<String>, Error);
@@ -283,9 +284,9 @@ pub(crate) type Failed = (Option<String>, Error);
 type ReadOnce = Arc<tokio::sync::Mutex<bool>>;
 
 impl Verifier {
-    /// `jobs`: blobs read at once per reference; `source`: a local image's name and ID that
-    /// the config digest must be.
-    pub(crate) fn new(mode: CheckMode, jobs: usize, source: Option<(String, String)>) -> Self {
+    /// `jobs`: blobs read at once per reference; `source`: a local image's name and the image
+    /// the manifest must be.
+    pub(crate) fn new(mode: CheckMode, jobs: usize, source: Option<(String, LocalImage)>) -> Self {
         Verifier {
             mode,
             jobs: jobs.max(1),
@@ -342,15 +343,19 @@ impl Verifier {
         let repo = &r.path;
         let fail = |e: Error| (Some(digest.clone()), e);
         let m = self.manifest(reg, repo, &digest).await.map_err(fail)?;
-        let mut configs = Vec::new();
+        // Each image manifest's config, with its content once read (full mode).
+        let mut configs: Vec<(Descriptor, Option<Content>)> = Vec::new();
         let mut layers = 0usize;
         match &m {
             Manifest::Image { config, layers: l } => {
-                configs.push(config.digest.clone());
                 layers += l.len();
-                if self.mode == CheckMode::Full {
-                    self.image(reg, repo, config, l, n).await.map_err(fail)?;
-                }
+                let content = match self.mode {
+                    CheckMode::Full => {
+                        Some(self.image(reg, repo, config, l, n).await.map_err(fail)?)
+                    }
+                    CheckMode::Digest => None,
+                };
+                configs.push((config.clone(), content));
             }
             Manifest::Index { manifests } => {
                 for child in manifests {
@@ -368,25 +373,23 @@ impl Verifier {
                             child.digest
                         ))));
                     };
-                    configs.push(config.digest.clone());
                     layers += l.len();
-                    if self.mode == CheckMode::Full {
-                        self.image(reg, repo, &config, &l, n).await.map_err(|e| {
-                            fail(e.context(format!("child manifest {}{what}", child.digest)))
-                        })?;
-                    }
+                    let content = match self.mode {
+                        CheckMode::Full => {
+                            Some(self.image(reg, repo, &config, &l, n).await.map_err(|e| {
+                                fail(e.context(format!("child manifest {}{what}", child.digest)))
+                            })?)
+                        }
+                        CheckMode::Digest => None,
+                    };
+                    configs.push((config, content));
                 }
             }
         }
-        if let Some((src, id)) = &self.source
-            && !configs.contains(id)
-            && id != &digest
-        {
-            return Err(fail(mismatch(format!(
-                "config {} is not the local image {src} (image ID {})",
-                configs.first().map(String::as_str).unwrap_or("(none)"),
-                short_digest(id)
-            ))));
+        if let Some(source) = &self.source {
+            self.is_source(reg, repo, &digest, configs, source, n)
+                .await
+                .map_err(fail)?;
         }
         let b = n.blobs();
         let detail = match self.mode {
@@ -435,15 +438,52 @@ impl Verifier {
         })
     }
 
-    /// The config blob and every layer blob of one image manifest.
-    async fn image(
+    /// `Ok` when the manifest `digest` with `configs` is the local image `source`: by digest,
+    /// or in the containerd store by its config's content (read now unless already read).
+    async fn is_source(
+        &self,
+        reg: &Registry,
+        repo: &str,
+        digest: &str,
+        configs: Vec<(Descriptor, Option<Content>)>,
+        (src, local): &(String, LocalImage),
+        n: &Counters,
+    ) -> Result<(), Error> {
+        if local.id == digest
+            || configs
+                .iter()
+                .any(|(c, _)| local.is_by_digest(digest, &c.digest))
+        {
+            return Ok(());
+        }
+        let mut why = String::new();
+        if local.compare_content() {
+            for (c, content) in &configs {
+                let content = match content {
+                    Some(content) => content.clone(),
+                    None => self.config(reg, repo, c, n).await?.content(),
+                };
+                match local.same_content(&content) {
+                    Ok(()) => return Ok(()),
+                    Err(d) => why = format!(": {d}"),
+                }
+            }
+        }
+        Err(mismatch(format!(
+            "config {} is not the local image {src} (image ID {}){why}",
+            configs.first().map_or("(none)", |(c, _)| c.digest.as_str()),
+            short_digest(&local.id)
+        )))
+    }
+
+    /// The config blob, read whole and checked to be what its descriptor says.
+    async fn config(
         &self,
         reg: &Registry,
         repo: &str,
         config: &Descriptor,
-        layers: &[Descriptor],
         n: &Counters,
-    ) -> Result<(), Error> {
+    ) -> Result<ImageConfig, Error> {
         let body = reg
             .get_small_blob(repo, &config.digest, manifest::MAX_CONFIG_BYTES)
             .await?
@@ -460,8 +500,20 @@ impl Verifier {
                 body.len()
             )));
         }
-        let cfg = ImageConfig::parse(&body)
-            .map_err(|e| mismatch(format!("config blob {}: {e}", config.digest)))?;
+        ImageConfig::parse(&body)
+            .map_err(|e| mismatch(format!("config blob {}: {e}", config.digest)))
+    }
+
+    /// The config blob and every layer blob of one image manifest; what the config says.
+    async fn image(
+        &self,
+        reg: &Registry,
+        repo: &str,
+        config: &Descriptor,
+        layers: &[Descriptor],
+        n: &Counters,
+    ) -> Result<Content, Error> {
+        let cfg = self.config(reg, repo, config, n).await?;
         if cfg.rootfs.diff_ids.len() != layers.len() {
             return Err(mismatch(format!(
                 "config blob {} lists {} diff_ids for {} layers",
@@ -481,7 +533,8 @@ impl Verifier {
             .buffered(self.jobs)
             .collect()
             .await;
-        results.into_iter().collect()
+        results.into_iter().collect::<Result<(), Error>>()?;
+        Ok(cfg.content())
     }
 
     /// One layer blob: HEAD when this registry's copy was read already, else streamed.

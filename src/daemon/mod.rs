@@ -6,6 +6,7 @@ pub(crate) mod transport;
 
 use crate::error::{Error, Kind};
 use crate::protocol::classify::classify;
+use crate::protocol::image::{Content, LocalImage, Runtime};
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::protocol::stream::{Event, Lines, parse_message};
 use crate::protocol::www_auth::InsecureRules;
@@ -104,6 +105,39 @@ impl Daemon {
             }) => Ok(None),
             Err(e) => Err(daemon_error(&self.address, e)),
         }
+    }
+
+    /// The local image `name` resolves to, with what its config says, or `None`.
+    pub(crate) async fn image(&self, name: &str) -> Result<Option<LocalImage>, Error> {
+        let img = match self.docker.inspect_image(name).await {
+            Ok(img) => img,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(daemon_error(&self.address, e)),
+        };
+        let Some(id) = img.id else {
+            return Ok(None);
+        };
+        let c = img.config.unwrap_or_default();
+        Ok(Some(LocalImage {
+            id,
+            // Only the containerd store describes an image by an OCI descriptor.
+            containerd: img.descriptor.is_some(),
+            content: Content {
+                diff_ids: img.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+                os: img.os.unwrap_or_default(),
+                architecture: img.architecture.unwrap_or_default(),
+                runtime: Runtime {
+                    user: c.user.unwrap_or_default(),
+                    env: c.env.unwrap_or_default(),
+                    entrypoint: c.entrypoint.unwrap_or_default(),
+                    cmd: c.cmd.unwrap_or_default(),
+                    working_dir: c.working_dir.unwrap_or_default(),
+                    labels: c.labels.unwrap_or_default().into_iter().collect(),
+                },
+            },
+        }))
     }
 
     /// `POST /images/{source}/tag?repo=…&tag=…`

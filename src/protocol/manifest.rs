@@ -2,6 +2,7 @@
 //! verification reads, digests of bytes, and the streaming check of a layer blob (compressed
 //! size and sha256, and the sha256 of the decompressed tar, its diff_id).
 
+use crate::protocol::image::{Content, Runtime};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
@@ -123,6 +124,12 @@ impl Manifest {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ImageConfig {
     pub rootfs: RootFs,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub config: Option<Runtime>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +141,16 @@ pub(crate) struct RootFs {
 impl ImageConfig {
     pub(crate) fn parse(body: &[u8]) -> Result<ImageConfig, String> {
         serde_json::from_slice(body).map_err(|e| format!("the image config is not valid: {e}"))
+    }
+
+    /// What it says, to compare with a local image.
+    pub(crate) fn content(&self) -> Content {
+        Content {
+            diff_ids: self.rootfs.diff_ids.clone(),
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            runtime: self.config.clone().unwrap_or_default(),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod config;
 pub(crate) mod daemon_host;
 pub(crate) mod duration;
 pub mod helper;
+pub(crate) mod image;
 pub(crate) mod manifest;
 pub(crate) mod plugin;
 pub mod reference;

@@ -1,11 +1,11 @@
 //! Whether a tag in a registry already holds a local image, so that pushing it again would
-//! change nothing: the tag's manifest names the image as its config (the graphdriver store's
-//! image ID is the config digest; the containerd store's is the manifest or index digest)
-//! and the blobs it lists are there.
+//! change nothing: the tag's manifest is the image (by digest, or in the containerd store by
+//! its config's content: see [`crate::protocol::image`]) and the blobs it lists are there.
 
 use super::Registry;
 use crate::error::Error;
-use crate::protocol::manifest::{Manifest, sha256_digest};
+use crate::protocol::image::LocalImage;
+use crate::protocol::manifest::{self, ImageConfig, Manifest, sha256_digest};
 use futures::StreamExt;
 
 /// What a tag holds, compared with a local image.
@@ -30,17 +30,32 @@ pub(crate) enum TagState {
     },
 }
 
+impl Registry {
+    /// Whether the config blob `digest` (read whole, checked to hash to it) says what the
+    /// local image's config says.
+    async fn config_is(&self, repo: &str, digest: &str, local: &LocalImage) -> Result<bool, Error> {
+        let Some(body) = self
+            .get_small_blob(repo, digest, manifest::MAX_CONFIG_BYTES)
+            .await?
+        else {
+            return Ok(false);
+        };
+        Ok(sha256_digest(&body) == digest
+            && ImageConfig::parse(&body).is_ok_and(|c| local.same_content(&c.content()).is_ok()))
+    }
+}
+
 /// Blob HEADs at once.
 const HEADS_AT_ONCE: usize = 4;
 
 impl Registry {
-    /// Compare `repo:tag` with the local image `image_id`: a GET of the tag's manifest, then
-    /// a HEAD of its config and of each layer when the config is the image. Changes nothing.
+    /// Compare `repo:tag` with the local image: a GET of the tag's manifest, then a HEAD of
+    /// its config and of each layer when the config is the image. Changes nothing.
     pub(crate) async fn tag_holds_image(
         &self,
         repo: &str,
         tag: &str,
-        image_id: &str,
+        local: &LocalImage,
     ) -> Result<TagState, Error> {
         let Some(m) = self.get_manifest(repo, tag).await? else {
             return Ok(TagState::Absent);
@@ -58,9 +73,9 @@ impl Registry {
             Manifest::Index { .. } => return Ok(TagState::Index { digest }),
             Manifest::Image { config, layers } => (config, layers),
         };
-        // The containerd store's image ID is the manifest's digest; the graphdriver's, the
-        // config's.
-        if config.digest != image_id && digest != image_id {
+        if !local.is_by_digest(&digest, &config.digest)
+            && !(local.compare_content() && self.config_is(repo, &config.digest, local).await?)
+        {
             return other();
         }
         let blobs: Vec<&str> = std::iter::once(config.digest.as_str())

@@ -16,6 +16,7 @@ use crate::credentials::Found;
 use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
 use crate::protocol::daemon_host::Endpoint;
+use crate::protocol::image::LocalImage;
 use crate::protocol::reference::Reference;
 use crate::registry::{Options, PushAccess, RegistryClient, Retry, TagState};
 use futures::StreamExt;
@@ -78,8 +79,8 @@ pub(super) async fn run(settings: &Settings, args: &PushArgs, plan: Plan) -> Res
 async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRun, Error> {
     let endpoint = settings.endpoint()?;
     let daemon = Arc::new(Daemon::connect(endpoint).await?);
-    let image_id = daemon
-        .image_id(&plan.source)
+    let image = daemon
+        .image(&plan.source)
         .await?
         .ok_or_else(|| no_local_image(&plan.source))?;
     // Registries are reached as the daemon would reach them; without its rules, loopback only.
@@ -101,7 +102,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
     let checker = Checker {
         client: &client,
         creds: &creds,
-        image_id: &image_id,
+        image: &image,
         force: args.force,
         remote: remote.as_deref(),
     };
@@ -113,7 +114,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
     Ok(DryRun {
         dry_run: true,
         source: plan.source.clone(),
-        image_id,
+        image_id: image.id.clone(),
         targets: groups.into_iter().flatten().collect(),
     })
 }
@@ -121,7 +122,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
 struct Checker<'a> {
     client: &'a RegistryClient,
     creds: &'a BTreeMap<String, Found>,
-    image_id: &'a str,
+    image: &'a LocalImage,
     /// `--force`: up-to-date targets are pushed all the same.
     force: bool,
     /// The daemon's address when it is not on this machine.
@@ -188,7 +189,7 @@ impl Checker<'_> {
                 Err(e) => failure = Some(e.clone()),
             }
             match reg
-                .tag_holds_image(&r.path, r.tag_or_latest(), self.image_id)
+                .tag_holds_image(&r.path, r.tag_or_latest(), self.image)
                 .await
             {
                 Ok(TagState::UpToDate { digest, .. }) => {

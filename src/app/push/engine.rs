@@ -4,6 +4,7 @@
 
 use crate::daemon::Daemon;
 use crate::error::Error;
+use crate::protocol::image::LocalImage;
 use crate::protocol::registry_auth::RegistryAuth;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -38,8 +39,8 @@ pub(crate) trait Engine: Send + Sync + 'static {
         auth: &RegistryAuth,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// The local image ID `name` resolves to, or `None` when there is no such image.
-    fn image_id(&self, name: &str) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+    /// The local image `name` resolves to, or `None` when there is no such image.
+    fn image(&self, name: &str) -> impl Future<Output = Result<Option<LocalImage>, Error>> + Send;
 }
 
 impl Engine for Daemon {
@@ -55,7 +56,7 @@ impl Engine for Daemon {
         Daemon::pull(self, name, digest, auth).await
     }
 
-    async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
-        Daemon::image_id(self, name).await
+    async fn image(&self, name: &str) -> Result<Option<LocalImage>, Error> {
+        Daemon::image(self, name).await
     }
 }

@@ -21,6 +21,7 @@ use crate::app::cli::PushArgs;
 use crate::app::settings::Settings;
 use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
+use crate::protocol::image::LocalImage;
 use crate::protocol::reference::Reference;
 use orchestrate::{Deadline, Job, Policy, push_all};
 use progress::{Reporter, reporter};
@@ -65,7 +66,7 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
     let remote = Arc::new(remote::Registries::new(
         &daemon,
         &job.plan.source,
-        &job.image_id,
+        &job.image,
         args.stall_timeout,
         // One attempt per request: a failed up-to-date check falls back to a push, and the
         // orchestration retries a verification as a whole.
@@ -111,29 +112,30 @@ async fn prepare(
         tag_targets(settings, &plan, tags),
         credentials(settings, &plan)
     );
-    let (daemon, image_id) = tagged?;
+    let (daemon, image) = tagged?;
     Ok((
         daemon,
         Job {
             plan,
-            image_id,
+            image,
             creds: creds?,
         },
     ))
 }
 
-/// Find SOURCE and give it every target's name, returning the daemon and its image ID.
+/// Find SOURCE and give it every target's name, returning the daemon and the image.
 async fn tag_targets(
     settings: &Settings,
     plan: &Plan,
     tags: &mut Tags,
-) -> Result<(Arc<Daemon>, String), Error> {
+) -> Result<(Arc<Daemon>, LocalImage), Error> {
     let daemon = Arc::new(Daemon::connect(settings.endpoint()?).await?);
     tracing::debug!(address = %daemon.address, api = daemon.api_version(), "connected to the daemon");
-    let image_id = daemon
-        .image_id(&plan.source)
+    let image = daemon
+        .image(&plan.source)
         .await?
         .ok_or_else(|| no_local_image(&plan.source))?;
+    let image_id = image.id.clone();
     tags.daemon = Some((daemon.clone(), image_id.clone()));
     let source_full = Reference::parse(&plan.source).ok().map(|r| r.to_string());
     let targets: Vec<&Reference> = plan
@@ -169,7 +171,7 @@ async fn tag_targets(
             }
         });
     futures::future::try_join_all(tagging).await?;
-    Ok((daemon, image_id))
+    Ok((daemon, image))
 }
 
 /// The command SOURCE may be a misspelling of (`lgoin`: `login`).

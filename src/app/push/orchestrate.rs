@@ -11,6 +11,7 @@ use crate::app::cli::VerifyMode;
 use crate::credentials::Found;
 use crate::error::{Error, Kind};
 use crate::protocol::classify::classify;
+use crate::protocol::image::LocalImage;
 use crate::protocol::reference::Reference;
 use crate::protocol::stream::{LayerState, Lines, PushState, parse_message};
 use crate::protocol::{duration, retry};
@@ -70,7 +71,7 @@ impl Deadline {
 /// What was decided before the first upload: the plan, the source image, the credentials.
 pub(crate) struct Job {
     pub plan: Plan,
-    pub image_id: String,
+    pub image: LocalImage,
     /// Credentials by registry key; every target's `auth_key()` has an entry.
     pub creds: BTreeMap<String, Found>,
 }
@@ -88,11 +89,8 @@ pub(crate) async fn push_all<E: Engine, R: Remote>(
     deadline: Deadline,
     cancelled: impl Future<Output = ()>,
 ) -> (PushResult, Result<(), Error>) {
-    let Job {
-        plan,
-        image_id,
-        creds,
-    } = job;
+    let Job { plan, image, creds } = job;
+    let image = Arc::new(image);
     let creds = Arc::new(creds);
     let semaphore = Arc::new(tokio::sync::Semaphore::new(policy.jobs.max(1)));
     let all: Vec<Reference> = plan.targets().cloned().collect();
@@ -105,13 +103,13 @@ pub(crate) async fn push_all<E: Engine, R: Remote>(
         let group = group.clone();
         let first = index;
         index += group.len();
-        let (engine, remote, reporter, semaphore, creds, image_id, policy, results) = (
+        let (engine, remote, reporter, semaphore, creds, image, policy, results) = (
             engine.clone(),
             remote.clone(),
             reporter.clone(),
             semaphore.clone(),
             creds.clone(),
-            image_id.clone(),
+            image.clone(),
             policy.clone(),
             results.clone(),
         );
@@ -126,7 +124,7 @@ pub(crate) async fn push_all<E: Engine, R: Remote>(
                     found,
                     reporter.as_ref(),
                     &policy,
-                    &image_id,
+                    &image,
                 )
                 .await;
                 lock(&results)[first + i] = Some(r);
@@ -157,7 +155,7 @@ pub(crate) async fn push_all<E: Engine, R: Remote>(
         .collect();
     let result = PushResult {
         source: plan.source,
-        image_id,
+        image_id: image.id.clone(),
         targets,
     };
     let outcome = match stopped {
@@ -320,7 +318,7 @@ async fn push_one<E: Engine, R: Remote>(
     found: &Found,
     reporter: &dyn Reporter,
     policy: &Policy,
-    image_id: &str,
+    image: &LocalImage,
 ) -> TargetResult {
     let started = Instant::now();
     let name = target.to_string();
@@ -387,7 +385,7 @@ async fn push_one<E: Engine, R: Remote>(
                             reporter,
                             policy.verify,
                             &digest,
-                            image_id,
+                            image,
                         )
                     },
                 )

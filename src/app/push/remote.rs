@@ -7,6 +7,7 @@ use crate::app::cli::CheckMode;
 use crate::app::verify::{Blobs, Counters, Verifier};
 use crate::daemon::Daemon;
 use crate::error::{Error, Kind};
+use crate::protocol::image::LocalImage;
 use crate::protocol::reference::Reference;
 use crate::protocol::registry_auth::RegistryAuth;
 use crate::registry::TagState;
@@ -57,7 +58,7 @@ pub(crate) trait Remote: Send + Sync + 'static {
 pub(crate) struct Registries {
     client: Result<RegistryClient, Error>,
     verifier: Verifier,
-    image_id: String,
+    image: LocalImage,
     /// Registries that could not be opened for the up-to-date check: not asked again this run
     /// (an unreachable one would cost its connect timeout per target).
     unusable: Mutex<HashMap<String, Error>>,
@@ -65,11 +66,11 @@ pub(crate) struct Registries {
 
 impl Registries {
     /// Registries reached as `daemon` would (its insecure-registry rules), for pushing
-    /// `source` (image `image_id`); `jobs` blobs are read at once per target.
+    /// `source` (the local `image`); `jobs` blobs are read at once per target.
     pub(crate) fn new(
         daemon: &Arc<Daemon>,
         source: &str,
-        image_id: &str,
+        image: &LocalImage,
         stall: Duration,
         retry: Retry,
         jobs: usize,
@@ -85,9 +86,9 @@ impl Registries {
             verifier: Verifier::new(
                 CheckMode::Full,
                 jobs,
-                Some((source.to_string(), image_id.to_string())),
+                Some((source.to_string(), image.clone())),
             ),
-            image_id: image_id.to_string(),
+            image: image.clone(),
             unusable: Mutex::new(HashMap::new()),
         }
     }
@@ -126,7 +127,7 @@ impl Remote for Registries {
             }
         };
         let state = reg
-            .tag_holds_image(&target.path, target.tag_or_latest(), &self.image_id)
+            .tag_holds_image(&target.path, target.tag_or_latest(), &self.image)
             .await?;
         Ok(match state {
             TagState::UpToDate {

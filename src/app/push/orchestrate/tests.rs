@@ -7,6 +7,7 @@ use crate::app::push::plan::plan;
 use crate::app::push::remote::{Checked, Held};
 use crate::app::push::report::Blobs;
 use crate::credentials::anonymous;
+use crate::protocol::image::{Content, LocalImage};
 use crate::protocol::registry_auth::RegistryAuth;
 use bytes::Bytes;
 use futures::stream;
@@ -37,7 +38,9 @@ struct FakeEngine {
     /// The registry's answer by `name:tag`.
     registry: HashMap<String, Result<String, Error>>,
     /// The local image by name (`name@digest` after a pull).
-    images: HashMap<String, String>,
+    images: HashMap<String, LocalImage>,
+    /// The source image, when not the graphdriver store's `SOURCE_ID` without content.
+    source: Option<LocalImage>,
     calls: Mutex<Vec<String>>,
     /// Signalled when a push starts to hang.
     hung: Notify,
@@ -58,8 +61,23 @@ impl FakeEngine {
         self
     }
 
-    fn image(mut self, name: &str, id: &str) -> Self {
-        self.images.insert(name.into(), id.into());
+    fn image(self, name: &str, id: &str) -> Self {
+        self.local_image(
+            name,
+            LocalImage {
+                id: id.into(),
+                ..LocalImage::default()
+            },
+        )
+    }
+
+    fn local_image(mut self, name: &str, image: LocalImage) -> Self {
+        self.images.insert(name.into(), image);
+        self
+    }
+
+    fn source(mut self, image: LocalImage) -> Self {
+        self.source = Some(image);
         self
     }
 
@@ -128,7 +146,7 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
-    async fn image_id(&self, name: &str) -> Result<Option<String>, Error> {
+    async fn image(&self, name: &str) -> Result<Option<LocalImage>, Error> {
         self.record(format!("image {name}"));
         Ok(self.images.get(name).cloned())
     }
@@ -245,7 +263,10 @@ async fn run_with(
         .collect();
     let job = Job {
         plan,
-        image_id: SOURCE_ID.into(),
+        image: engine.source.clone().unwrap_or_else(|| LocalImage {
+            id: SOURCE_ID.into(),
+            ..LocalImage::default()
+        }),
         creds,
     };
     let recorder = Arc::new(Recorder::default());
@@ -397,7 +418,7 @@ async fn a_push_that_never_starts_also_stalls() {
         async fn pull(&self, _: &str, _: &str, _: &RegistryAuth) -> Result<(), Error> {
             std::future::pending().await
         }
-        async fn image_id(&self, _: &str) -> Result<Option<String>, Error> {
+        async fn image(&self, _: &str) -> Result<Option<LocalImage>, Error> {
             std::future::pending().await
         }
     }
@@ -413,7 +434,7 @@ async fn a_push_that_never_starts_also_stalls() {
         Arc::new(FakeEngine::default()),
         Job {
             plan,
-            image_id: SOURCE_ID.into(),
+            image: LocalImage::default(),
             creds,
         },
         &p,
@@ -623,6 +644,75 @@ async fn pull_verification_fails_when_the_pulled_image_differs() {
         "{e:?}"
     );
     assert_eq!(r.target("r:1/x:1").verification.ok, Some(false));
+}
+
+/// A source in the containerd store: its ID is an index digest, its content that of `layers`.
+fn containerd_source(layers: &[&str]) -> LocalImage {
+    LocalImage {
+        id: digest('1'),
+        containerd: true,
+        content: Content {
+            diff_ids: layers.iter().map(|l| l.to_string()).collect(),
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            runtime: Default::default(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn containerd_store_pull_back_of_one_platform_compares_content() {
+    // The daemon pushed one platform's manifest of the local index: the pulled image has the
+    // manifest's digest as its ID, and the source's layers and config.
+    let by_digest = format!("r:1/x@{}", digest('a'));
+    let source = containerd_source(&["sha256:l1", "sha256:l2"]);
+    let pulled = LocalImage {
+        id: digest('a'),
+        ..source.clone()
+    };
+    let (r, _) = verify(
+        VerifyMode::Pull,
+        FakeEngine::default()
+            .source(source.clone())
+            .registry("r:1/x:1", Ok(digest('a')))
+            .local_image(&by_digest, pulled.clone()),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    let v = &r.target("r:1/x:1").verification;
+    assert!(v.detail.contains("the same layers and config"), "{v:?}");
+
+    // Other layers: not the source.
+    let mut other = pulled.clone();
+    other.content.diff_ids.pop();
+    let (r, _) = verify(
+        VerifyMode::Pull,
+        FakeEngine::default()
+            .source(source.clone())
+            .registry("r:1/x:1", Ok(digest('a')))
+            .local_image(&by_digest, other),
+    )
+    .await;
+    assert_eq!(r.error().exit_code(), 5, "{:?}", r.error());
+    assert!(
+        r.error().message.contains("layers differ"),
+        "{:?}",
+        r.error()
+    );
+
+    // The graphdriver store: another ID is another image, whatever its content.
+    let (r, _) = verify(
+        VerifyMode::Pull,
+        FakeEngine::default()
+            .source(LocalImage {
+                containerd: false,
+                ..source
+            })
+            .registry("r:1/x:1", Ok(digest('a')))
+            .local_image(&by_digest, pulled),
+    )
+    .await;
+    assert_eq!(r.error().exit_code(), 5, "{:?}", r.error());
 }
 
 #[tokio::test]

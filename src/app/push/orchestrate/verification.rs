@@ -9,6 +9,7 @@ use crate::app::push::remote::Remote;
 use crate::app::push::report::Blobs;
 use crate::credentials::Found;
 use crate::error::{Error, Kind};
+use crate::protocol::image::LocalImage;
 use crate::protocol::reference::Reference;
 
 /// A verification that held: what it proved, and what `--verify full` read.
@@ -56,7 +57,7 @@ pub(super) async fn verify_push<E: Engine, R: Remote>(
     reporter: &dyn Reporter,
     mode: VerifyMode,
     digest: &str,
-    image_id: &str,
+    image: &LocalImage,
 ) -> Result<Verified, VerifyFailed> {
     let name = target.to_string();
     if mode == VerifyMode::Full {
@@ -77,7 +78,7 @@ pub(super) async fn verify_push<E: Engine, R: Remote>(
         };
     }
     Ok(
-        pull_back(engine, target, found, reporter, mode, digest, image_id)
+        pull_back(engine, target, found, reporter, mode, digest, image)
             .await?
             .into(),
     )
@@ -91,7 +92,7 @@ async fn pull_back<E: Engine>(
     reporter: &dyn Reporter,
     mode: VerifyMode,
     digest: &str,
-    image_id: &str,
+    image: &LocalImage,
 ) -> Result<String, Error> {
     let name = target.to_string();
     reporter.stage(&name, "verifying: resolving the tag at the registry");
@@ -108,17 +109,33 @@ async fn pull_back<E: Engine>(
     reporter.stage(&name, "verifying: pulling back by digest");
     engine.pull(&target.name(), digest, &found.auth).await?;
     let by_digest = format!("{}@{digest}", target.name());
-    match engine.image_id(&by_digest).await? {
-        Some(id) if id == image_id => Ok(format!(
+    match engine.image(&by_digest).await? {
+        Some(got) if got.id == image.id => Ok(format!(
             "registry holds {digest}; pulled by digest, image {}",
-            short_id(&id)
+            short_id(&got.id)
         )),
-        Some(id) => Err(Error::new(
+        // The containerd store names what it pulled by the manifest digest: one platform's
+        // manifest of the local index is another ID with the same content.
+        Some(got) if image.compare_content() && image.same_content(&got.content).is_ok() => {
+            Ok(format!(
+                "registry holds {digest}; pulled by digest, the same layers and config as image {}",
+                short_id(&image.id)
+            ))
+        }
+        Some(got) => Err(Error::new(
             Kind::Verify,
             format!(
-                "pulling {by_digest} gave image {} but the source is {}",
-                short_id(&id),
-                short_id(image_id)
+                "pulling {by_digest} gave image {} but the source is {}{}",
+                short_id(&got.id),
+                short_id(&image.id),
+                match image.compare_content() {
+                    true => image
+                        .same_content(&got.content)
+                        .err()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default(),
+                    false => String::new(),
+                }
             ),
         )),
         None => Err(Error::new(
