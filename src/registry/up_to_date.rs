@@ -73,9 +73,9 @@ impl Registry {
             Manifest::Index { .. } => return Ok(TagState::Index { digest }),
             Manifest::Image { config, layers } => (config, layers),
         };
-        if !local.is_by_digest(&digest, &config.digest)
-            && !(local.compare_content() && self.config_is(repo, &config.digest, local).await?)
-        {
+        let is_image = local.is_by_digest(&digest, &config.digest)
+            || (local.compare_content() && self.config_is(repo, &config.digest, local).await?);
+        if !is_image {
             return other();
         }
         let blobs: Vec<&str> = std::iter::once(config.digest.as_str())
