@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod layer;
+use layer::{LayerRead, naming};
+
 #[derive(Debug, Serialize)]
 struct VerifyResult {
     targets: Vec<Target>,
@@ -51,8 +54,10 @@ struct Verification {
 pub(crate) struct Blobs {
     /// Blobs found present and right: read in full, or HEADed when read before.
     pub checked: u64,
-    /// Blobs read in full.
+    /// Blobs read in full (once each, however often a broken-off read was made again).
     pub read: u64,
+    /// Bytes received for the blobs read, those of reads broken off midway and made again
+    /// included: what the check cost on the network.
     pub bytes_read: u64,
 }
 
@@ -484,13 +489,14 @@ impl Verifier {
         config: &Descriptor,
         n: &Counters,
     ) -> Result<ImageConfig, Error> {
-        let body = reg
+        let (body, received) = reg
             .get_small_blob(repo, &config.digest, manifest::MAX_CONFIG_BYTES)
-            .await?
+            .await
+            .map_err(|e| naming(e, "config", &config.digest))?
             .ok_or_else(|| mismatch(format!("config blob {} is missing", config.digest)))?;
         n.checked.fetch_add(1, Ordering::Relaxed);
         n.read.fetch_add(1, Ordering::Relaxed);
-        n.bytes_read.fetch_add(body.len() as u64, Ordering::Relaxed);
+        n.bytes_read.fetch_add(received, Ordering::Relaxed);
         let got = sha256_digest(&body);
         if got != config.digest || body.len() as u64 != config.size {
             return Err(mismatch(format!(
@@ -569,25 +575,23 @@ impl Verifier {
             n.checked.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        let res = reg.get_blob(repo, &l.digest).await?.ok_or_else(missing)?;
         let compression = manifest::compression(&l.media_type);
-        let mut digester = LayerDigester::new(compression);
-        let mut body = res.into_body();
-        let mut len = 0u64;
-        while let Some(chunk) = reg.next_chunk(&mut body).await? {
-            len += chunk.len() as u64;
-            n.bytes_read
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            if len > l.size {
-                return Err(mismatch(format!(
-                    "layer blob {}: expected {} bytes, the registry sends more",
-                    l.digest, l.size
-                )));
-            }
-            digester.update(&chunk);
+        let mut sink = LayerRead {
+            l,
+            compression,
+            digester: LayerDigester::new(compression),
+            len: 0,
+            n,
+        };
+        if !reg
+            .read_blob(repo, &l.digest, &mut sink)
+            .await
+            .map_err(|e| naming(e, "layer", &l.digest))?
+        {
+            return Err(missing());
         }
         n.read.fetch_add(1, Ordering::Relaxed);
-        let got = digester.finish(compression);
+        let got = sink.digester.finish(compression);
         if got.size != l.size {
             return Err(mismatch(format!(
                 "layer blob {}: expected {} bytes, found {}",

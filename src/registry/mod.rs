@@ -1,7 +1,7 @@
 //! A registry client of our own, speaking the distribution API directly (not through the
 //! daemon) with the credentials docker-pushx resolved: the `/v2/` ping, anonymous, Basic and
 //! bearer-token auth (tokens cached per registry and scope for the run), manifests by tag or
-//! digest, blob HEAD and streamed blob GET.
+//! digest, blob HEAD and streamed blob GET (read again when its body breaks off: `blob`).
 //!
 //! Why hand-written on hyper rather than `oci-client`: oci-client brings reqwest (a second HTTP
 //! and TLS stack beside the hyper + rustls one the daemon transport already builds, with its own
@@ -13,11 +13,13 @@
 
 mod access;
 mod auth;
+mod blob;
 mod reach;
 pub(crate) mod tls;
 mod up_to_date;
 
 pub(crate) use access::PushAccess;
+pub(crate) use blob::BlobSink;
 pub(crate) use up_to_date::TagState;
 
 pub(crate) use reach::{Retry, from_here};
@@ -36,7 +38,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use reach::{SendError, chain, ping, send_raw};
+use reach::{SendError, ping, send_raw};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -323,67 +325,6 @@ impl Registry {
         }))
     }
 
-    /// `GET /v2/REPO/blobs/DIGEST`, redirects followed: the response whose body streams the
-    /// blob (read it with [`Registry::next_chunk`]), or `None` when there is no such blob.
-    pub(crate) async fn get_blob(
-        &self,
-        repo: &str,
-        digest: &str,
-    ) -> Result<Option<Response<Incoming>>, Error> {
-        let url = format!("/v2/{repo}/blobs/{digest}");
-        let res = self.send(Method::GET, &url, None, repo).await?;
-        self.found(res).await
-    }
-
-    /// A small blob (an image config) read whole, at most `limit` bytes.
-    pub(crate) async fn get_small_blob(
-        &self,
-        repo: &str,
-        digest: &str,
-        limit: u64,
-    ) -> Result<Option<Bytes>, Error> {
-        match self.get_blob(repo, digest).await? {
-            Some(res) => Ok(Some(
-                self.read_limited(res, limit, &format!("the blob {digest}"))
-                    .await?,
-            )),
-            None => Ok(None),
-        }
-    }
-
-    /// The next piece of a streamed body; `None` at its end. A pause longer than the stall
-    /// timeout is an error.
-    pub(crate) async fn next_chunk(&self, body: &mut Incoming) -> Result<Option<Bytes>, Error> {
-        loop {
-            let frame = tokio::time::timeout(self.stall, body.frame())
-                .await
-                .map_err(|_| {
-                    Error::new(
-                        Kind::Unreachable,
-                        format!(
-                            "the registry {} stopped sending for {}s (--stall-timeout)",
-                            self.domain,
-                            self.stall.as_secs()
-                        ),
-                    )
-                })?;
-            match frame {
-                None => return Ok(None),
-                Some(Err(e)) => {
-                    return Err(Error::new(
-                        Kind::Unreachable,
-                        format!("the registry {} broke off: {}", self.domain, chain(&e)),
-                    ));
-                }
-                Some(Ok(f)) => {
-                    if let Ok(data) = f.into_data() {
-                        return Ok(Some(data));
-                    }
-                }
-            }
-        }
-    }
-
     async fn read_limited(
         &self,
         res: Response<Incoming>,
@@ -410,7 +351,7 @@ impl Registry {
         }
         let mut body = res.into_body();
         let mut out = Vec::new();
-        while let Some(chunk) = self.next_chunk(&mut body).await? {
+        while let Some(chunk) = self.next_chunk(&mut body).await.map_err(Error::from)? {
             if (out.len() + chunk.len()) as u64 > limit {
                 return Err(too_big());
             }

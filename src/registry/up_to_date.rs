@@ -34,7 +34,7 @@ impl Registry {
     /// Whether the config blob `digest` (read whole, checked to hash to it) says what the
     /// local image's config says.
     async fn config_is(&self, repo: &str, digest: &str, local: &LocalImage) -> Result<bool, Error> {
-        let Some(body) = self
+        let Some((body, _)) = self
             .get_small_blob(repo, digest, manifest::MAX_CONFIG_BYTES)
             .await?
         else {

@@ -4,9 +4,9 @@
 //! layer blob deleted as a garbage collection would, a corrupt config blob. Bad input, a wrong
 //! password and a registry that is down end with their documented codes; through the fault
 //! proxy, a registry answering HTML or a 10 MB manifest (exit 5) and transient failures
-//! (retried).
+//! (retried), a layer blob's body broken off midway included (read again from its start).
 
-use crate::common::proxy::{Fault, FaultProxy, Kind};
+use crate::common::proxy::{BodyCut, Fault, FaultProxy, Kind};
 use crate::common::scenario::Pushed;
 use crate::common::*;
 use std::path::PathBuf;
@@ -328,6 +328,34 @@ fn push_verify_full_passes_and_reads_each_blob_once() {
     assert!(again.target(0)["verification"].get("blobs").is_none());
 }
 
+/// `--verify full` on the TLS registry (its CA in certs.d, as the daemon trusts it) and on the
+/// bearer-token registry (a token fetched for the repository): each blob read, all intact.
+fn push_verify_full_passes_on(registry: &str) {
+    let s = Scenario::new()
+        .login(registry)
+        .image(&[("a", &random_bytes(40_000)), ("b", &random_bytes(30_000))]);
+    let pushed = s.push_to(registry, &["--verify", "full"]);
+    pushed.assert_landed();
+    let r = &pushed.run;
+    assert_eq!(r.code, 0, "{r:?}");
+    let t = &pushed.target(0)["verification"];
+    assert_eq!(t["mode"], "full", "{r:?}");
+    assert_eq!(t["ok"], true, "{r:?}");
+    assert_eq!(t["blobs"]["checked"], 3, "{r:?}");
+    assert_eq!(t["blobs"]["read"], 3, "config and both layers read: {r:?}");
+    assert!(t["blobs"]["bytes_read"].as_u64() > Some(70_000), "{r:?}");
+}
+
+#[test]
+fn push_verify_full_passes_on_a_tls_registry() {
+    push_verify_full_passes_on(&need!("PUSHX_TEST_TLS_REGISTRY"));
+}
+
+#[test]
+fn push_verify_full_passes_on_a_bearer_token_registry() {
+    push_verify_full_passes_on(&need!("PUSHX_TEST_TOKEN_REGISTRY"));
+}
+
 /// The measurement: a layer blob corrupted in the registry's storage. A second push
 /// with the default `--verify pull` passes (the engine sees the layer exists, the pull-back
 /// skips the layers it holds); `--verify full` reads it and fails with exit 5, naming it.
@@ -517,4 +545,102 @@ fn a_remote_daemon_gets_the_reachable_from_here_note() {
     );
     assert_eq!(r.code, 6, "{r:?}");
     assert!(!r.stderr.contains("reachable from here"), "{r:?}");
+}
+
+/// A fresh image of one 3 MB layer (random bytes: its gzip is as large), pushed to `registry`,
+/// and that layer's digest and size.
+fn pushed_big(registry: &str) -> (Scenario, Pushed, String, u64) {
+    let s = Scenario::new().random_image(3_000_000);
+    let pushed = s.push_to(registry, &["--verify", "digest"]);
+    pushed.assert_landed();
+    let (_, layers) = blobs_of(&pushed);
+    let size = std::fs::metadata(blob_file(registry, &layers[0]))
+        .unwrap()
+        .len();
+    (s, pushed, layers[0].clone(), size)
+}
+
+/// `verify --format json` of `pushed` through `proxy`, with quick retries and `extra` arguments.
+fn verify_through(s: &Scenario, proxy: &FaultProxy, pushed: &Pushed, extra: &[&str]) -> Run {
+    let reference = through(proxy, pushed);
+    let mut args = QUICK_RETRIES.to_vec();
+    args.extend_from_slice(extra);
+    args.extend(["--format", "json", &reference]);
+    verify(s, &args)
+}
+
+/// A layer blob's body reset after about 1 MB, once: the blob is read again from its start
+/// and found intact. The bytes of both reads count in bytes_read, the blob once in read.
+#[test]
+fn a_layer_read_reset_midway_is_read_again() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed, layer, size) = pushed_big(&reg);
+    let proxy = FaultProxy::start(&reg);
+    proxy.cut_blob_bodies(1, BodyCut::Reset { after: 1_000_000 });
+    let r = verify_through(&s, &proxy, &pushed, &[]);
+    assert_eq!(r.code, 0, "{r:?}\n{:#?}", proxy.log());
+    assert_eq!(proxy.injected(), 1, "{:#?}", proxy.log());
+    assert_eq!(
+        proxy.seen(Kind::BlobGet),
+        3,
+        "the config once, the layer {layer} twice: {:#?}",
+        proxy.log()
+    );
+    let b = &r.json()["targets"][0]["verification"]["blobs"];
+    assert_eq!(
+        (b["checked"].as_u64(), b["read"].as_u64()),
+        (Some(2), Some(2)),
+        "{r:?}"
+    );
+    assert!(b["bytes_read"].as_u64().unwrap() >= size, "{r:?}");
+}
+
+/// A layer blob's body reset midway on every attempt: once the retries are spent, exit 6 in
+/// one line naming the blob and what happened, soon.
+#[test]
+fn a_layer_read_reset_every_time_exits_6_naming_the_blob() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed, layer, _) = pushed_big(&reg);
+    let proxy = FaultProxy::start(&reg);
+    proxy.cut_blob_bodies(usize::MAX, BodyCut::Reset { after: 1_000_000 });
+    let start = Instant::now();
+    let r = verify_through(&s, &proxy, &pushed, &[]);
+    assert_eq!(r.code, 6, "{r:?}\n{:#?}", proxy.log());
+    assert_one_line_error(&r);
+    assert!(r.stderr.contains(&format!("layer blob {layer}")), "{r:?}");
+    assert!(r.stderr.contains("broke off"), "{r:?}");
+    assert_eq!(
+        proxy.seen(Kind::BlobGet),
+        1 + 4,
+        "the config, then the layer read 1 + --retries 3 times: {:#?}",
+        proxy.log()
+    );
+    assert!(start.elapsed() < Duration::from_secs(30), "{r:?}");
+    let t = &r.json()["targets"][0]["verification"];
+    assert_eq!(t["ok"], false, "{r:?}");
+    assert_eq!(t["blobs"]["read"], 1, "only the config read in full: {r:?}");
+}
+
+/// A layer blob's body that stops coming after about 1 MB, once: past --stall-timeout the read
+/// is given up and made again, and the check passes.
+#[test]
+fn a_layer_read_stalled_midway_is_read_again() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let (s, pushed, layer, _) = pushed_big(&reg);
+    let proxy = FaultProxy::start(&reg);
+    proxy.cut_blob_bodies(1, BodyCut::Stall { after: 1_000_000 });
+    let r = verify_through(&s, &proxy, &pushed, &["--stall-timeout", "2s"]);
+    assert_eq!(r.code, 0, "{r:?}\n{:#?}", proxy.log());
+    assert_eq!(proxy.injected(), 1, "{:#?}", proxy.log());
+    assert_eq!(
+        proxy.seen(Kind::BlobGet),
+        3,
+        "{layer} read twice: {:#?}",
+        proxy.log()
+    );
+    assert_eq!(
+        r.json()["targets"][0]["verification"]["blobs"]["read"],
+        2,
+        "{r:?}"
+    );
 }

@@ -15,6 +15,9 @@
 //! repository would be, or with "manifest unknown" (a tag moved, or deleted, between a push and
 //! its verification).
 //!
+//! [`FaultProxy::cut_blob_bodies`] forwards blob GETs but cuts the answer's body midway (a
+//! reset connection, or a body that stops coming), a given number of times.
+//!
 //! A TLS ClientHello (the engine tries HTTPS first on 127.0.0.0/8 registries, then falls back
 //! to plain HTTP) is dropped at once and not counted as a request.
 //!
@@ -24,15 +27,18 @@
 #![allow(dead_code)]
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Incoming};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::Client;
@@ -55,6 +61,8 @@ pub enum Kind {
     BlobPatch,
     /// HEAD /v2/<name>/blobs/<digest>
     BlobHead,
+    /// GET /v2/<name>/blobs/<digest>
+    BlobGet,
     /// PUT /v2/<name>/manifests/<ref>
     ManifestPut,
     /// GET or HEAD /v2/<name>/manifests/<ref>
@@ -63,11 +71,12 @@ pub enum Kind {
     Any,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::Ping,
     Kind::BlobUpload,
     Kind::BlobPatch,
     Kind::BlobHead,
+    Kind::BlobGet,
     Kind::ManifestPut,
     Kind::ManifestGet,
     Kind::Any,
@@ -108,6 +117,25 @@ pub enum AfterPut {
     Unknown,
 }
 
+/// How a forwarded blob body is cut by [`FaultProxy::cut_blob_bodies`].
+#[derive(Clone, Copy, Debug)]
+pub enum BodyCut {
+    /// Once `after` bytes of the body are sent, reset the connection (TCP RST, shortly after
+    /// the last bytes went out).
+    Reset { after: usize },
+    /// Once `after` bytes of the body are sent, send nothing more and keep the connection open
+    /// until the proxy is dropped.
+    Stall { after: usize },
+}
+
+impl BodyCut {
+    fn after(self) -> usize {
+        match self {
+            BodyCut::Reset { after } | BodyCut::Stall { after } => after,
+        }
+    }
+}
+
 /// How much of a request body [`Fault::Reset`] reads before it resets the connection.
 pub const RESET_AFTER: usize = 256 * 1024;
 
@@ -142,6 +170,8 @@ struct State {
     injected: usize,
     rules: Vec<Rule>,
     tag_rules: Vec<TagRule>,
+    /// Cuts of blob GET bodies still to make, and how.
+    cuts: Option<(usize, BodyCut)>,
     /// Run (once) before the next request of this kind is handled.
     hooks: Vec<(Kind, Box<dyn FnOnce() + Send>)>,
     log: Vec<String>,
@@ -217,6 +247,22 @@ impl Shared {
         }
         st.log.push(format!("{line} -> {what}"));
         (hook, action)
+    }
+
+    /// A forwarded blob body passed its cut point: whether to cut it (the budget allows).
+    fn take_cut(&self, line: &str, passed: usize) -> bool {
+        let mut st = self.state.lock().unwrap();
+        match &mut st.cuts {
+            Some((left, how)) if *left > 0 => {
+                *left -= 1;
+                let how = *how;
+                st.injected += 1;
+                st.log
+                    .push(format!("({line}: body cut after {passed} bytes: {how:?})"));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A forwarded PUT of a tag rule's path answered `status`: a success arms the rule.
@@ -310,6 +356,14 @@ impl FaultProxy {
         }
     }
 
+    /// The next `n` blob GET answers whose body passes `cut`'s byte count are cut there, as
+    /// `cut` says (the headers, `Content-Length` included, are forwarded as they are); shorter
+    /// bodies, and all bodies after that, are forwarded whole. `n` = 0 removes the rule.
+    pub fn cut_blob_bodies(&self, n: usize, cut: BodyCut) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.cuts = (n > 0).then_some((n, cut));
+    }
+
     /// Once a PUT of `repo:tag`'s manifest through the proxy has succeeded, manifest reads of
     /// that tag get `then` instead of what the registry holds (reads by digest, and reads
     /// before the PUT, are forwarded as they are). Faults of [`fail_first`](Self::fail_first)
@@ -339,6 +393,7 @@ impl FaultProxy {
         st.rules.clear();
         st.tag_rules.clear();
         st.hooks.clear();
+        st.cuts = None;
     }
 
     /// How many requests of `kind` have been seen (forwarded or faulted).
@@ -475,7 +530,27 @@ async fn handle(
         // A test's hook runs docker commands: off the proxy's only runtime thread.
         let _ = tokio::task::spawn_blocking(hook).await;
     }
+    let blob_get = kinds.contains(&Kind::BlobGet);
     match action {
+        Action::Forward if blob_get => {
+            let resp = forward(req, &shared, None).await;
+            let (parts, body) = resp.into_parts();
+            let cut = shared.state.lock().unwrap().cuts.map(|(_, how)| how);
+            let body = match cut {
+                Some(how) => CutBody {
+                    inner: body,
+                    passed: 0,
+                    how,
+                    line,
+                    shared: shared.clone(),
+                    reset,
+                    state: CutState::Passing,
+                }
+                .boxed(),
+                None => body,
+            };
+            Ok(Response::from_parts(parts, body))
+        }
         Action::Forward => Ok(forward(req, &shared, None).await),
         Action::ForwardAs(p) => Ok(forward(req, &shared, Some(&p)).await),
         Action::ForwardThenArm(rule) => {
@@ -514,6 +589,68 @@ async fn handle(
             drain(req.into_body(), usize::MAX).await;
             std::future::pending().await
         }
+    }
+}
+
+/// A forwarded blob body that [`FaultProxy::cut_blob_bodies`] may cut.
+struct CutBody {
+    inner: ProxyBody,
+    passed: usize,
+    how: BodyCut,
+    /// The request, for the log.
+    line: String,
+    shared: Arc<Shared>,
+    reset: Arc<Notify>,
+    state: CutState,
+}
+
+enum CutState {
+    Passing,
+    /// Cut: the connection is reset when this wait ends (the bytes sent go out first).
+    Resetting(Pin<Box<tokio::time::Sleep>>),
+    /// Cut: nothing more is sent.
+    Stalled,
+}
+
+impl Body for CutBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        match &mut this.state {
+            CutState::Stalled => return Poll::Pending,
+            CutState::Resetting(wait) => {
+                if wait.as_mut().poll(cx).is_ready() {
+                    this.reset.notify_one();
+                    this.state = CutState::Stalled;
+                }
+                return Poll::Pending;
+            }
+            CutState::Passing => {}
+        }
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            this.passed += data.len();
+            if this.passed >= this.how.after() && this.shared.take_cut(&this.line, this.passed) {
+                this.state = match this.how {
+                    BodyCut::Reset { .. } => CutState::Resetting(Box::pin(tokio::time::sleep(
+                        Duration::from_millis(100),
+                    ))),
+                    BodyCut::Stall { .. } => CutState::Stalled,
+                };
+            }
+        }
+        frame
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -564,8 +701,10 @@ fn kinds_of(method: &Method, path: &str) -> Vec<Kind> {
     if let Some(i) = rest.rfind("/blobs/") {
         let tail = &rest[i + "/blobs/".len()..];
         if i > 0 && !tail.is_empty() && !tail.contains('/') {
-            if m == "HEAD" {
-                kinds.push(Kind::BlobHead);
+            match m {
+                "HEAD" => kinds.push(Kind::BlobHead),
+                "GET" => kinds.push(Kind::BlobGet),
+                _ => {}
             }
             return kinds;
         }
