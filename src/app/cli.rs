@@ -253,6 +253,13 @@ pub(crate) struct PushArgs {
     /// default such a target is not pushed again: `up-to-date`).
     #[arg(long)]
     pub force: bool,
+    /// Write the digest to FILE (with several different digests, one REFERENCE@DIGEST per
+    /// line), also when some targets fail.
+    #[arg(long, value_name = "FILE")]
+    pub digest_file: Option<std::path::PathBuf>,
+    /// Write the JSON result (as --format json prints it) to FILE, also on failure.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<std::path::PathBuf>,
 }
 
 impl PushArgs {

@@ -115,41 +115,64 @@ impl Edit {
                 return Ok(false);
             }
         }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".config.json.pushx-{}.tmp", std::process::id()));
-        let fail =
-            |e: std::io::Error| Error::other(format!("cannot write {}: {e}", self.path.display()));
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .or_else(|_| {
-                    std::fs::remove_file(&tmp)?;
-                    OpenOptions::new().write(true).create_new(true).open(&tmp)
-                })?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::{MetadataExt, PermissionsExt};
-                match std::fs::metadata(&self.path) {
-                    Ok(m) => {
-                        f.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-                        // Keep the owner when root edits a user's file (e.g. under sudo).
-                        let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
-                    }
-                    Err(_) => f.set_permissions(std::fs::Permissions::from_mode(0o600))?,
-                }
-            }
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            fail(e)
-        })?;
+        write_atomically(&self.path, text.as_bytes(), Some(0o600))
+            .map_err(|e| Error::other(format!("cannot write {}: {e}", self.path.display())))?;
         Ok(true)
     }
+}
+
+/// Replace `path` with `bytes` so that a reader sees the old file or the new one, never a
+/// part: a temp file in the same directory, synced, then renamed over it. An existing file's
+/// mode and owner are kept; a new one gets `new_mode` (`None`: what the umask gives).
+pub(crate) fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    new_mode: Option<u32>,
+) -> std::io::Result<()> {
+    let tmp = temp_path(path);
+    let write = || -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .or_else(|_| {
+                std::fs::remove_file(&tmp)?;
+                OpenOptions::new().write(true).create_new(true).open(&tmp)
+            })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            match std::fs::metadata(path) {
+                Ok(m) => {
+                    f.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+                    // Keep the owner when root edits a user's file (e.g. under sudo).
+                    let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+                }
+                Err(_) => {
+                    if let Some(mode) = new_mode {
+                        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = new_mode;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The temp file [`write_atomically`] writes `path` through: hidden, next to it, per process.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    dir.join(format!(".{name}.pushx-{}.tmp", std::process::id()))
 }
 
 #[cfg(test)]

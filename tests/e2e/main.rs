@@ -11,6 +11,7 @@ mod common;
 
 mod bad_input;
 mod cancel;
+mod ci_outputs;
 mod credentials;
 mod dry_run;
 mod faults;

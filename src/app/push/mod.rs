@@ -3,12 +3,13 @@
 //!
 //! [`plan`] decides what to push without I/O; [`orchestrate`] pushes, retries and verifies
 //! through the [`engine::Engine`] seam; [`report`] holds the result and its rendering and
-//! [`progress`] the live progress on stderr. This file wires them to the daemon, the
-//! credentials and the command line.
+//! [`progress`] the live progress on stderr; [`outputs`] the files and GitHub Actions outputs
+//! left for CI. This file wires them to the daemon, the credentials and the command line.
 
 mod dry_run;
 pub(crate) mod engine;
 pub(crate) mod orchestrate;
+mod outputs;
 pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod remote;
@@ -34,6 +35,9 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         Some(c) => Error::new(e.kind, format!("{}; did you mean \"{c}\"?", e.message)),
         None => e,
     })?;
+    // An output file that cannot be written is refused before anything is pushed.
+    let files = outputs::Files::of(args);
+    files.check()?;
     if args.dry_run {
         return dry_run::run(settings, args, plan).await;
     }
@@ -84,7 +88,13 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         cancel::requested(),
     )
     .await;
-    // Pushed, failed or interrupted: the names made only to push go either way.
+    // Pushed, failed or interrupted: the CI outputs say what landed, first, before an
+    // interrupted run can be cut short for good.
+    files.write(&result);
+    if let Some(github) = outputs::GitHub::from_env() {
+        github.report(&result);
+    }
+    // The names made only to push go either way.
     tags.clean_up(args.keep_tags).await;
     print(&report::render(&result, args.format, args.quiet)?);
     outcome

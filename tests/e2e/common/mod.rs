@@ -176,19 +176,31 @@ impl Config {
     /// The plugin binary, standalone, with this config.
     pub fn pushx(&self) -> Command {
         let mut c = Command::new(PLUGIN);
-        c.env("DOCKER_CONFIG", self.path())
-            .env_remove("DOCKER_AUTH_CONFIG")
-            .env_remove("DOCKER_HOST");
+        c.env("DOCKER_CONFIG", self.path());
+        isolate(&mut c);
         c
     }
 
     /// The real docker CLI with this config (so `docker pushx` finds the plugin here).
     pub fn docker(&self) -> Command {
         let mut c = Command::new("docker");
-        c.env("DOCKER_CONFIG", self.path())
-            .env_remove("DOCKER_AUTH_CONFIG")
-            .env_remove("DOCKER_HOST");
+        c.env("DOCKER_CONFIG", self.path());
+        isolate(&mut c);
         c
+    }
+}
+
+/// Nothing of the environment the tests run in that changes what a push does or writes: the
+/// daemon and credentials come from the test, and under GitHub Actions the tests' pushes must
+/// neither annotate the job nor append to its step outputs.
+fn isolate(c: &mut Command) {
+    for var in [
+        "DOCKER_AUTH_CONFIG",
+        "DOCKER_HOST",
+        "GITHUB_ACTIONS",
+        "GITHUB_OUTPUT",
+    ] {
+        c.env_remove(var);
     }
 }
 
