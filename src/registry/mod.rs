@@ -1,7 +1,7 @@
 //! A registry client of our own, speaking the distribution API directly (not through the
 //! daemon) with the credentials docker-pushx resolved: the `/v2/` ping, anonymous, Basic and
 //! bearer-token auth (tokens cached per registry and scope for the run), manifests by tag or
-//! digest, blob HEAD and streamed blob GET.
+//! digest, blob HEAD and streamed blob GET; blob uploads, mounts and manifest PUTs (upload.rs).
 //!
 //! Why hand-written on hyper rather than `oci-client`: oci-client brings reqwest (a second HTTP
 //! and TLS stack beside the hyper + rustls one the daemon transport already builds, with its own
@@ -16,9 +16,13 @@ mod auth;
 mod reach;
 pub(crate) mod tls;
 mod up_to_date;
+mod upload;
 
 pub(crate) use access::PushAccess;
+// For the registry-to-registry fan-out; until its orchestration lands, only the tests use them.
 pub(crate) use up_to_date::TagState;
+#[allow(unused_imports)]
+pub(crate) use upload::{Placed, is_source_failure};
 
 pub(crate) use reach::{Retry, from_here};
 
@@ -223,6 +227,18 @@ fn request(
     accept: Option<&str>,
     authorization: Option<&Secret>,
 ) -> Result<Request<Full<Bytes>>, Error> {
+    request_with(method, url, accept, authorization, &[], Bytes::new())
+}
+
+/// [`request`] with extra headers and a body (uploads).
+fn request_with(
+    method: Method,
+    url: &str,
+    accept: Option<&str>,
+    authorization: Option<&Secret>,
+    headers: &[(http::HeaderName, String)],
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, Error> {
     let mut b = Request::builder()
         .method(method)
         .uri(url)
@@ -233,8 +249,44 @@ fn request(
     if let Some(a) = authorization {
         b = b.header(http::header::AUTHORIZATION, a.expose());
     }
-    b.body(Full::new(Bytes::new()))
-        .map_err(|e| Error::usage(format!("bad registry request {url}: {e}")))
+    for (name, value) in headers {
+        b = b.header(name, value);
+    }
+    b.body(Full::new(body))
+        .map_err(|e| Error::usage(format!("bad registry request {}: {e}", path_of(url))))
+}
+
+/// A URL without its query: what a message or a log line may show of an upload's `Location`
+/// (its query is the registry's signed upload state).
+fn path_of(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// One request to a registry.
+pub(super) struct Call<'a> {
+    method: Method,
+    /// A path on the registry (`/v2/…`), or an absolute URL it handed out (an upload's
+    /// `Location`).
+    target: &'a str,
+    accept: Option<&'a str>,
+    /// The token scopes it needs: several for a cross-repository mount, which needs `pull` on
+    /// the source repository in the same token.
+    scopes: &'a [String],
+    headers: &'a [(http::HeaderName, String)],
+    body: Bytes,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, target: &'a str, scopes: &'a [String]) -> Self {
+        Call {
+            method,
+            target,
+            accept: None,
+            scopes,
+            headers: &[],
+            body: Bytes::new(),
+        }
+    }
 }
 
 /// One registry reached, with the credentials for it.
@@ -248,7 +300,8 @@ pub(crate) struct Registry {
     challenge: Option<Challenge>,
     stall: Duration,
     retry: Retry,
-    /// The `Authorization` value for each scope; a `None` value: anonymous access.
+    /// The `Authorization` value for each scope list (joined by spaces, [`scope_key`]); a
+    /// `None` value: anonymous access.
     tokens: tokio::sync::Mutex<HashMap<String, Option<Secret>>>,
 }
 
@@ -428,6 +481,13 @@ impl Registry {
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
+        Err(self.refusal(res).await)
+    }
+
+    /// The error for an answer that is not the one asked for: the registry's reason, and for
+    /// a refused credential (401, 403) the fix.
+    async fn refusal(&self, res: Response<Incoming>) -> Error {
+        let status = res.status();
         let body = short_body(res, self.stall).await;
         let reason = registry_message(&body).unwrap_or_else(|| {
             status
@@ -446,35 +506,37 @@ impl Registry {
         } else {
             String::new()
         };
-        Err(Error::new(
+        Error::new(
             kind,
             format!(
                 "the registry {} answered HTTP {} ({reason}){hint}",
                 self.domain,
                 status.as_u16()
             ),
-        ))
+        )
     }
 
-    /// Send once with the credentials for `repo`, follow redirects; on a 401 with a cached
-    /// token, fetch a new one once (it may have expired). [`Registry::send`] retries it.
-    async fn send_once(
-        &self,
-        method: Method,
-        path: &str,
-        accept: Option<&str>,
-        repo: &str,
-    ) -> Result<Response<Incoming>, SendError> {
+    /// Send `call` once with the credentials for its scopes. Redirects are followed for GET
+    /// and HEAD only: an upload's answer is the registry's own. On a 401 with a cached token,
+    /// a new one is fetched once (it may have expired) and the request sent again.
+    async fn send_call_once(&self, call: &Call<'_>) -> Result<Response<Incoming>, SendError> {
         let fixed = |error| SendError {
             error,
             transient: false,
         };
-        let scope = www_auth::pull_scope(repo);
+        let key = scope_key(call.scopes);
+        let follow = call.method == Method::GET || call.method == Method::HEAD;
+        let start = if call.target.starts_with("http://") || call.target.starts_with("https://") {
+            call.target.to_string()
+        } else {
+            format!("{}{}", self.base, call.target)
+        };
+        let own = authority(&format!("{}/", self.base));
         let mut renewed = false;
         loop {
-            let authorization = self.authorization(&scope).await.map_err(fixed)?;
-            let mut url = format!("{}{path}", self.base);
-            let mut same_host = true;
+            let authorization = self.authorization(call.scopes).await.map_err(fixed)?;
+            let mut url = start.clone();
+            let mut same_host = authority(&url) == own;
             let mut res = None;
             for _ in 0..=MAX_REDIRECTS {
                 let auth = if same_host {
@@ -482,14 +544,22 @@ impl Registry {
                 } else {
                     None
                 };
-                let req = request(method.clone(), &url, accept, auth).map_err(fixed)?;
+                let req = request_with(
+                    call.method.clone(),
+                    &url,
+                    call.accept,
+                    auth,
+                    call.headers,
+                    call.body.clone(),
+                )
+                .map_err(fixed)?;
                 let client = if same_host {
                     &self.client
                 } else {
                     self.verified.get().map_err(fixed)?
                 };
                 let r = send_raw(client, req, self.stall, &self.domain).await?;
-                if !r.status().is_redirection() {
+                if !follow || !r.status().is_redirection() {
                     res = Some(r);
                     break;
                 }
@@ -502,7 +572,7 @@ impl Registry {
                     break;
                 };
                 let next = resolve(&url, next).map_err(fixed)?;
-                same_host = authority(&next) == authority(&format!("{}/", self.base));
+                same_host = authority(&next) == own;
                 url = next;
             }
             let res = res.ok_or_else(|| {
@@ -512,7 +582,7 @@ impl Registry {
                 )))
             })?;
             if res.status() == StatusCode::UNAUTHORIZED && !renewed && authorization.is_some() {
-                self.tokens.lock().await.remove(&scope);
+                self.tokens.lock().await.remove(&key);
                 renewed = true;
                 continue;
             }
@@ -520,22 +590,29 @@ impl Registry {
         }
     }
 
-    async fn authorization(&self, scope: &str) -> Result<Option<Secret>, Error> {
+    async fn authorization(&self, scopes: &[String]) -> Result<Option<Secret>, Error> {
         match &self.challenge {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(auth::basic(&self.auth)),
             Some(Challenge::Bearer { realm, service, .. }) => {
+                let key = scope_key(scopes);
                 let mut tokens = self.tokens.lock().await;
-                if let Some(t) = tokens.get(scope) {
+                if let Some(t) = tokens.get(&key) {
                     return Ok(t.clone());
                 }
-                let token = self.fetch_token(realm, service.as_deref(), scope).await?;
+                let token = self.fetch_token(realm, service.as_deref(), scopes).await?;
                 let value = Some(Secret::new(format!("Bearer {}", token.expose())));
-                tokens.insert(scope.to_string(), value.clone());
+                tokens.insert(key, value.clone());
                 Ok(value)
             }
         }
     }
+}
+
+/// The token cache key of a scope list: its scopes joined by spaces, the form a token POST
+/// sends them in.
+fn scope_key(scopes: &[String]) -> String {
+    scopes.join(" ")
 }
 
 /// The first message of a registry's `{"errors":[{"code","message"}]}` body.

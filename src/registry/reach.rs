@@ -3,7 +3,7 @@
 //! retries), how long to wait (its backoff, or the registry's `Retry-After`), and the one-line
 //! note for a registry this machine cannot reach while the daemon is elsewhere.
 
-use super::{Http, Registry, request};
+use super::{Call, Http, Registry, request};
 use crate::error::{Error, Kind};
 use crate::protocol::daemon_host::Endpoint;
 use crate::protocol::retry;
@@ -103,7 +103,7 @@ pub(super) fn transient_answer(res: &Response<Incoming>) -> Option<Option<Durati
 }
 
 impl Registry {
-    /// [`Registry::send_once`], asked again after a transient failure as `--retries` and
+    /// A request for `repo` (a pull), asked again after a transient failure as `--retries` and
     /// `--retry-delay` allow. The last answer (a 5xx, say) or error is returned when they are
     /// spent.
     pub(super) async fn send(
@@ -113,9 +113,18 @@ impl Registry {
         accept: Option<&str>,
         repo: &str,
     ) -> Result<Response<Incoming>, Error> {
+        let scopes = [www_auth::pull_scope(repo)];
+        let mut call = Call::new(method, path, &scopes);
+        call.accept = accept;
+        self.send_call(&call).await
+    }
+
+    /// [`Registry::send_call_once`] with the retries of [`Registry::send`]: for requests that
+    /// may be sent again as they are (not an upload's chunks).
+    pub(super) async fn send_call(&self, call: &Call<'_>) -> Result<Response<Incoming>, Error> {
         let mut attempt = 1;
         loop {
-            let (wait, why) = match self.send_once(method.clone(), path, accept, repo).await {
+            let (wait, why) = match self.send_call_once(call).await {
                 Ok(res) => {
                     match transient_answer(&res).map(|after| self.retry.wait(attempt, after)) {
                         Some(Some(wait)) => (wait, format!("HTTP {}", res.status().as_u16())),
@@ -129,7 +138,9 @@ impl Registry {
                 Err(e) => return Err(e.error),
             };
             tracing::info!(
-                "{method} {path} on {}: {why}; retrying in {} ms (attempt {} of {})",
+                "{} {} on {}: {why}; retrying in {} ms (attempt {} of {})",
+                call.method,
+                super::path_of(call.target),
                 self.domain,
                 wait.as_millis(),
                 attempt + 1,
