@@ -19,8 +19,9 @@ mod up_to_date;
 mod upload;
 
 pub(crate) use access::PushAccess;
-// For the registry-to-registry fan-out; until its orchestration lands, only the tests use them.
 pub(crate) use up_to_date::TagState;
+
+// For the registry-to-registry fan-out; until its orchestration lands, only the tests use them.
 #[allow(unused_imports)]
 pub(crate) use upload::{Placed, is_source_failure};
 
@@ -40,7 +41,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use reach::{SendError, chain, ping, send_raw};
+use reach::{Call, SendError, chain, path_of, ping, request_with, send_raw};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -228,65 +229,6 @@ fn request(
     authorization: Option<&Secret>,
 ) -> Result<Request<Full<Bytes>>, Error> {
     request_with(method, url, accept, authorization, &[], Bytes::new())
-}
-
-/// [`request`] with extra headers and a body (uploads).
-fn request_with(
-    method: Method,
-    url: &str,
-    accept: Option<&str>,
-    authorization: Option<&Secret>,
-    headers: &[(http::HeaderName, String)],
-    body: Bytes,
-) -> Result<Request<Full<Bytes>>, Error> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(url)
-        .header(http::header::USER_AGENT, USER_AGENT);
-    if let Some(a) = accept {
-        b = b.header(http::header::ACCEPT, a);
-    }
-    if let Some(a) = authorization {
-        b = b.header(http::header::AUTHORIZATION, a.expose());
-    }
-    for (name, value) in headers {
-        b = b.header(name, value);
-    }
-    b.body(Full::new(body))
-        .map_err(|e| Error::usage(format!("bad registry request {}: {e}", path_of(url))))
-}
-
-/// A URL without its query: what a message or a log line may show of an upload's `Location`
-/// (its query is the registry's signed upload state).
-fn path_of(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
-}
-
-/// One request to a registry.
-pub(super) struct Call<'a> {
-    method: Method,
-    /// A path on the registry (`/v2/…`), or an absolute URL it handed out (an upload's
-    /// `Location`).
-    target: &'a str,
-    accept: Option<&'a str>,
-    /// The token scopes it needs: several for a cross-repository mount, which needs `pull` on
-    /// the source repository in the same token.
-    scopes: &'a [String],
-    headers: &'a [(http::HeaderName, String)],
-    body: Bytes,
-}
-
-impl<'a> Call<'a> {
-    fn new(method: Method, target: &'a str, scopes: &'a [String]) -> Self {
-        Call {
-            method,
-            target,
-            accept: None,
-            scopes,
-            headers: &[],
-            body: Bytes::new(),
-        }
-    }
 }
 
 /// One registry reached, with the credentials for it.
@@ -514,80 +456,6 @@ impl Registry {
                 status.as_u16()
             ),
         )
-    }
-
-    /// Send `call` once with the credentials for its scopes. Redirects are followed for GET
-    /// and HEAD only: an upload's answer is the registry's own. On a 401 with a cached token,
-    /// a new one is fetched once (it may have expired) and the request sent again.
-    async fn send_call_once(&self, call: &Call<'_>) -> Result<Response<Incoming>, SendError> {
-        let fixed = |error| SendError {
-            error,
-            transient: false,
-        };
-        let key = scope_key(call.scopes);
-        let follow = call.method == Method::GET || call.method == Method::HEAD;
-        let start = if call.target.starts_with("http://") || call.target.starts_with("https://") {
-            call.target.to_string()
-        } else {
-            format!("{}{}", self.base, call.target)
-        };
-        let own = authority(&format!("{}/", self.base));
-        let mut renewed = false;
-        loop {
-            let authorization = self.authorization(call.scopes).await.map_err(fixed)?;
-            let mut url = start.clone();
-            let mut same_host = authority(&url) == own;
-            let mut res = None;
-            for _ in 0..=MAX_REDIRECTS {
-                let auth = if same_host {
-                    authorization.as_ref()
-                } else {
-                    None
-                };
-                let req = request_with(
-                    call.method.clone(),
-                    &url,
-                    call.accept,
-                    auth,
-                    call.headers,
-                    call.body.clone(),
-                )
-                .map_err(fixed)?;
-                let client = if same_host {
-                    &self.client
-                } else {
-                    self.verified.get().map_err(fixed)?
-                };
-                let r = send_raw(client, req, self.stall, &self.domain).await?;
-                if !follow || !r.status().is_redirection() {
-                    res = Some(r);
-                    break;
-                }
-                let Some(next) = r
-                    .headers()
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                else {
-                    res = Some(r);
-                    break;
-                };
-                let next = resolve(&url, next).map_err(fixed)?;
-                same_host = authority(&next) == own;
-                url = next;
-            }
-            let res = res.ok_or_else(|| {
-                fixed(Error::other(format!(
-                    "the registry {} redirects in a loop",
-                    self.domain
-                )))
-            })?;
-            if res.status() == StatusCode::UNAUTHORIZED && !renewed && authorization.is_some() {
-                self.tokens.lock().await.remove(&key);
-                renewed = true;
-                continue;
-            }
-            return Ok(res);
-        }
     }
 
     async fn authorization(&self, scopes: &[String]) -> Result<Option<Secret>, Error> {

@@ -414,3 +414,167 @@ async fn upload_failing_at_the_source_says_so() {
     assert!(is_source_failure(&e), "{e}");
     assert_eq!(e.kind, Kind::Verify, "{e}");
 }
+
+/// A source registry of its own (plain HTTP on loopback, no auth) serving one blob, whose
+/// first `faults` GETs of it break off after `cut` bytes: the connection closed, or held
+/// silent for `silence` first. The count of blob GETs.
+async fn flaky_source(
+    data: Bytes,
+    digest: String,
+    faults: usize,
+    cut: usize,
+    silence: Duration,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counted = gets.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (data, digest, counted) = (data.clone(), digest.clone(), counted.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let path = head.split(' ').nth(1).unwrap_or_default();
+                let answer = |status: &str, len: usize| {
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+                    )
+                };
+                if path == "/v2/" {
+                    let _ = sock.write_all(answer("200 OK", 2).as_bytes()).await;
+                    let _ = sock.write_all(b"{}").await;
+                } else if path.ends_with(&format!("/blobs/{digest}")) {
+                    let n = counted.fetch_add(1, Ordering::SeqCst);
+                    let _ = sock
+                        .write_all(answer("200 OK", data.len()).as_bytes())
+                        .await;
+                    if n < faults {
+                        let _ = sock.write_all(&data[..cut]).await;
+                        let _ = sock.flush().await;
+                        tokio::time::sleep(silence).await;
+                        return;
+                    }
+                    let _ = sock.write_all(&data).await;
+                } else {
+                    let _ = sock.write_all(answer("404 Not Found", 0).as_bytes()).await;
+                }
+                let _ = sock.flush().await;
+            });
+        }
+    });
+    (format!("127.0.0.1:{port}"), gets)
+}
+
+fn impatient_client() -> RegistryClient {
+    RegistryClient::new(Options {
+        stall: Duration::from_secs(1),
+        insecure: rules_from(async { InsecureRules::default() }),
+        retry: Retry::new(2, Duration::from_millis(50)),
+    })
+    .unwrap()
+}
+
+fn descriptor(data: &Bytes) -> Descriptor {
+    Descriptor {
+        media_type: OCTET_STREAM.into(),
+        digest: format!("sha256:{}", hex::encode(Sha256::digest(data))),
+        size: data.len() as u64,
+        platform: None,
+    }
+}
+
+#[tokio::test]
+async fn upload_starts_over_when_the_source_stream_is_cut() {
+    let plain = need!("PUSHX_TEST_REGISTRY");
+    // Cut after the first chunk went out: the copy starts over in a new upload session.
+    let data = random(12_000_000);
+    let desc = descriptor(&data);
+    let (source, gets) =
+        flaky_source(data, desc.digest.clone(), 2, 9_000_000, Duration::ZERO).await;
+    let c = impatient_client();
+    let from = c
+        .registry(&source, &RegistryAuth::anonymous())
+        .await
+        .unwrap();
+    let to = c
+        .registry(&plain, &RegistryAuth::anonymous())
+        .await
+        .unwrap();
+    let name = repo("cut");
+    let (seen, progress) = recorder();
+    let placed = to
+        .place_blob(&name, &desc, &from, "x/y", &progress)
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::Copied { bytes: 12_000_000 });
+    assert_eq!(gets.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![8 << 20, 0, 8 << 20, 0, 8 << 20, 12_000_000],
+        "each cut restarts the count"
+    );
+    assert_eq!(digest_at(&to, &name, &desc.digest).await, desc.digest);
+}
+
+#[tokio::test]
+async fn upload_starts_over_when_the_source_stalls_and_gives_up_when_retries_are_spent() {
+    let plain = need!("PUSHX_TEST_REGISTRY");
+    let data = random(1_000_000);
+    let desc = descriptor(&data);
+    let (source, gets) = flaky_source(
+        data.clone(),
+        desc.digest.clone(),
+        1,
+        500_000,
+        Duration::from_secs(3),
+    )
+    .await;
+    let c = impatient_client();
+    let from = c
+        .registry(&source, &RegistryAuth::anonymous())
+        .await
+        .unwrap();
+    let to = c
+        .registry(&plain, &RegistryAuth::anonymous())
+        .await
+        .unwrap();
+    let name = repo("stall");
+    let placed = to
+        .place_blob(&name, &desc, &from, "x/y", &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::Copied { bytes: 1_000_000 });
+    assert_eq!(gets.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(digest_at(&to, &name, &desc.digest).await, desc.digest);
+
+    // Cut every time: three attempts (--retries 2), then the source's failure.
+    let (source, gets) =
+        flaky_source(data, desc.digest.clone(), usize::MAX, 10, Duration::ZERO).await;
+    let c = impatient_client();
+    let from = c
+        .registry(&source, &RegistryAuth::anonymous())
+        .await
+        .unwrap();
+    let to = c
+        .registry(&plain, &RegistryAuth::anonymous())
+        .await
+        .unwrap();
+    let e = to
+        .place_blob(&repo("cut"), &desc, &from, "x/y", &|_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(gets.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(is_source_failure(&e), "{e}");
+    assert_eq!(e.kind, Kind::Unreachable, "{e}");
+}
