@@ -23,6 +23,17 @@ fn ranges_name_first_and_last_byte() {
     assert_eq!(content_range(5, 1), "5-5");
 }
 
+/// The fan-out runs placements as spawned tasks: their futures must be `Send` (checked when
+/// this compiles).
+#[test]
+fn the_futures_can_be_spawned() {
+    fn send<T: Send>(_: &T) {}
+    let _check: fn(&Registry, &Descriptor) = |r, d| {
+        send(&r.place_blob("a", d, r, "b", &|_| {}));
+        send(&r.put_manifest("a", "v1", "m", Bytes::new()));
+    };
+}
+
 #[test]
 fn source_failures_are_told_apart() {
     let e = source_failure(
