@@ -66,8 +66,7 @@ impl Registry {
                 }
             }
             Some(Challenge::Bearer { .. }) => {
-                let scope = push_scope(repo);
-                let token = match self.authorization(&scope).await {
+                let token = match self.authorization(&[push_scope(repo)]).await {
                     Ok(t) => t,
                     Err(e) if e.kind == Kind::Auth => return Ok(PushAccess::Refused(e)),
                     Err(e) => return Err(e),

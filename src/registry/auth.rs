@@ -1,6 +1,7 @@
 //! The bearer-token flow of one registry: a token from the realm the registry named, for a
 //! scope, with the login's password (Basic, `GET`) or identity token (`POST`, a
-//! `refresh_token` grant, as the daemon does), or anonymously.
+//! `refresh_token` grant, as the daemon does), or anonymously. Several scopes go in one token
+//! request (a cross-repository mount needs `pull` on the source beside `push` on the target).
 
 use super::{Registry, USER_AGENT, authority, request, send_raw};
 use crate::error::{Error, Kind};
@@ -20,7 +21,7 @@ impl Registry {
         &self,
         realm: &str,
         service: Option<&str>,
-        scope: &str,
+        scopes: &[String],
     ) -> Result<Secret, Error> {
         let service = service.unwrap_or_default();
         let client = if authority(realm) == authority(&format!("{}/", self.base)) {
@@ -29,10 +30,12 @@ impl Registry {
             self.verified.get()?
         };
         let req = if let Some(refresh) = &self.auth.identity_token {
+            // The form carries the scopes space-separated in one field (OAuth 2).
+            let joined = super::scope_key(scopes);
             let form = Secret::new(www_auth::form_encode(&[
                 ("grant_type", "refresh_token"),
                 ("service", service),
-                ("scope", scope),
+                ("scope", &joined),
                 ("client_id", "docker-pushx"),
                 ("refresh_token", refresh.expose()),
             ]));
@@ -48,7 +51,7 @@ impl Registry {
                 .map_err(|e| Error::other(format!("bad token realm {realm}: {e}")))?
         } else {
             let sep = if realm.contains('?') { '&' } else { '?' };
-            let q = www_auth::form_encode(&[("service", service), ("scope", scope)]);
+            let q = www_auth::form_encode(&token_query(service, scopes));
             request(
                 Method::GET,
                 &format!("{realm}{sep}{q}"),
@@ -86,6 +89,14 @@ impl Registry {
     }
 }
 
+/// The query of a token `GET`: the service, then one `scope` parameter per scope, as the
+/// daemon sends several (distribution's token spec).
+fn token_query<'a>(service: &'a str, scopes: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    let mut q = vec![("service", service)];
+    q.extend(scopes.iter().map(|s| ("scope", s.as_str())));
+    q
+}
+
 pub(super) fn basic(auth: &RegistryAuth) -> Option<Secret> {
     let (Some(user), Some(password)) = (&auth.username, &auth.password) else {
         return None;
@@ -95,4 +106,25 @@ pub(super) fn basic(auth: &RegistryAuth) -> Option<Secret> {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(raw.expose())
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_scopes_are_several_parameters() {
+        let scopes = vec![
+            "repository:team/app:pull,push".to_string(),
+            "repository:base/os:pull".to_string(),
+        ];
+        assert_eq!(
+            www_auth::form_encode(&token_query("reg", &scopes)),
+            "service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Abase%2Fos%3Apull"
+        );
+        assert_eq!(
+            super::super::scope_key(&scopes),
+            "repository:team/app:pull,push repository:base/os:pull"
+        );
+    }
 }

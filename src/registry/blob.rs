@@ -92,7 +92,7 @@ fn stalled(domain: &str, stall: Duration) -> SendError {
 impl Registry {
     /// `GET /v2/REPO/blobs/DIGEST`, redirects followed: the response whose body streams the
     /// blob, or `None` when there is no such blob.
-    async fn get_blob(
+    pub(super) async fn get_blob(
         &self,
         repo: &str,
         digest: &str,

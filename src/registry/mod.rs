@@ -1,7 +1,8 @@
 //! A registry client of our own, speaking the distribution API directly (not through the
 //! daemon) with the credentials docker-pushx resolved: the `/v2/` ping, anonymous, Basic and
 //! bearer-token auth (tokens cached per registry and scope for the run), manifests by tag or
-//! digest, blob HEAD and streamed blob GET (read again when its body breaks off: `blob`).
+//! digest, blob HEAD and streamed blob GET (read again when its body breaks off: `blob`); blob
+//! uploads, mounts and manifest PUTs (`upload`); a whole image copied across (`copy`).
 //!
 //! Why hand-written on hyper rather than `oci-client`: oci-client brings reqwest (a second HTTP
 //! and TLS stack beside the hyper + rustls one the daemon transport already builds, with its own
@@ -17,10 +18,15 @@ mod blob;
 mod reach;
 pub(crate) mod tls;
 mod up_to_date;
+mod upload;
 
 pub(crate) use access::PushAccess;
 pub(crate) use blob::BlobSink;
 pub(crate) use up_to_date::TagState;
+
+// For the registry-to-registry fan-out; until its orchestration lands, only the tests use them.
+#[allow(unused_imports)]
+pub(crate) use upload::{Placed, is_source_failure};
 
 pub(crate) use reach::{Retry, from_here};
 
@@ -38,7 +44,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use reach::{SendError, ping, send_raw};
+use reach::{Call, SendError, path_of, ping, request_with, send_raw};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -225,18 +231,7 @@ fn request(
     accept: Option<&str>,
     authorization: Option<&Secret>,
 ) -> Result<Request<Full<Bytes>>, Error> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(url)
-        .header(http::header::USER_AGENT, USER_AGENT);
-    if let Some(a) = accept {
-        b = b.header(http::header::ACCEPT, a);
-    }
-    if let Some(a) = authorization {
-        b = b.header(http::header::AUTHORIZATION, a.expose());
-    }
-    b.body(Full::new(Bytes::new()))
-        .map_err(|e| Error::usage(format!("bad registry request {url}: {e}")))
+    request_with(method, url, accept, authorization, &[], Bytes::new())
 }
 
 /// One registry reached, with the credentials for it.
@@ -250,7 +245,8 @@ pub(crate) struct Registry {
     challenge: Option<Challenge>,
     stall: Duration,
     retry: Retry,
-    /// The `Authorization` value for each scope; a `None` value: anonymous access.
+    /// The `Authorization` value for each scope list (joined by spaces, [`scope_key`]); a
+    /// `None` value: anonymous access.
     tokens: tokio::sync::Mutex<HashMap<String, Option<Secret>>>,
 }
 
@@ -369,6 +365,13 @@ impl Registry {
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
+        Err(self.refusal(res).await)
+    }
+
+    /// The error for an answer that is not the one asked for: the registry's reason, and for
+    /// a refused credential (401, 403) the fix.
+    async fn refusal(&self, res: Response<Incoming>) -> Error {
+        let status = res.status();
         let body = short_body(res, self.stall).await;
         let reason = registry_message(&body).unwrap_or_else(|| {
             status
@@ -387,96 +390,39 @@ impl Registry {
         } else {
             String::new()
         };
-        Err(Error::new(
+        Error::new(
             kind,
             format!(
                 "the registry {} answered HTTP {} ({reason}){hint}",
                 self.domain,
                 status.as_u16()
             ),
-        ))
+        )
     }
 
-    /// Send once with the credentials for `repo`, follow redirects; on a 401 with a cached
-    /// token, fetch a new one once (it may have expired). [`Registry::send`] retries it.
-    async fn send_once(
-        &self,
-        method: Method,
-        path: &str,
-        accept: Option<&str>,
-        repo: &str,
-    ) -> Result<Response<Incoming>, SendError> {
-        let fixed = |error| SendError {
-            error,
-            transient: false,
-        };
-        let scope = www_auth::pull_scope(repo);
-        let mut renewed = false;
-        loop {
-            let authorization = self.authorization(&scope).await.map_err(fixed)?;
-            let mut url = format!("{}{path}", self.base);
-            let mut same_host = true;
-            let mut res = None;
-            for _ in 0..=MAX_REDIRECTS {
-                let auth = if same_host {
-                    authorization.as_ref()
-                } else {
-                    None
-                };
-                let req = request(method.clone(), &url, accept, auth).map_err(fixed)?;
-                let client = if same_host {
-                    &self.client
-                } else {
-                    self.verified.get().map_err(fixed)?
-                };
-                let r = send_raw(client, req, self.stall, &self.domain).await?;
-                if !r.status().is_redirection() {
-                    res = Some(r);
-                    break;
-                }
-                let Some(next) = r
-                    .headers()
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                else {
-                    res = Some(r);
-                    break;
-                };
-                let next = resolve(&url, next).map_err(fixed)?;
-                same_host = authority(&next) == authority(&format!("{}/", self.base));
-                url = next;
-            }
-            let res = res.ok_or_else(|| {
-                fixed(Error::other(format!(
-                    "the registry {} redirects in a loop",
-                    self.domain
-                )))
-            })?;
-            if res.status() == StatusCode::UNAUTHORIZED && !renewed && authorization.is_some() {
-                self.tokens.lock().await.remove(&scope);
-                renewed = true;
-                continue;
-            }
-            return Ok(res);
-        }
-    }
-
-    async fn authorization(&self, scope: &str) -> Result<Option<Secret>, Error> {
+    async fn authorization(&self, scopes: &[String]) -> Result<Option<Secret>, Error> {
         match &self.challenge {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(auth::basic(&self.auth)),
             Some(Challenge::Bearer { realm, service, .. }) => {
+                let key = scope_key(scopes);
                 let mut tokens = self.tokens.lock().await;
-                if let Some(t) = tokens.get(scope) {
+                if let Some(t) = tokens.get(&key) {
                     return Ok(t.clone());
                 }
-                let token = self.fetch_token(realm, service.as_deref(), scope).await?;
+                let token = self.fetch_token(realm, service.as_deref(), scopes).await?;
                 let value = Some(Secret::new(format!("Bearer {}", token.expose())));
-                tokens.insert(scope.to_string(), value.clone());
+                tokens.insert(key, value.clone());
                 Ok(value)
             }
         }
     }
+}
+
+/// The token cache key of a scope list: its scopes joined by spaces, the form a token POST
+/// sends them in.
+fn scope_key(scopes: &[String]) -> String {
+    scopes.join(" ")
 }
 
 /// The first message of a registry's `{"errors":[{"code","message"}]}` body.

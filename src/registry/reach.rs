@@ -1,13 +1,15 @@
 //! Reaching a registry through transient trouble: which failures are worth another request
 //! (5xx, 429, refused or reset connections, timeouts; the rules of `protocol::retry`, as a push
-//! retries), how long to wait (its backoff, or the registry's `Retry-After`), and the one-line
+//! retries), how long to wait (its backoff, or the registry's `Retry-After`), how one request
+//! goes out (with the credentials for its scopes, following redirects), and the one-line
 //! note for a registry this machine cannot reach while the daemon is elsewhere.
 
-use super::{Http, Registry, request};
+use super::{Http, MAX_REDIRECTS, Registry, USER_AGENT, authority, request, resolve, scope_key};
 use crate::error::{Error, Kind};
 use crate::protocol::daemon_host::Endpoint;
 use crate::protocol::retry;
 use crate::protocol::www_auth::{self, Challenge};
+use crate::secret::Secret;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -103,7 +105,7 @@ pub(super) fn transient_answer(res: &Response<Incoming>) -> Option<Option<Durati
 }
 
 impl Registry {
-    /// [`Registry::send_once`], asked again after a transient failure as `--retries` and
+    /// A request for `repo` (a pull), asked again after a transient failure as `--retries` and
     /// `--retry-delay` allow. The last answer (a 5xx, say) or error is returned when they are
     /// spent.
     pub(super) async fn send(
@@ -113,9 +115,95 @@ impl Registry {
         accept: Option<&str>,
         repo: &str,
     ) -> Result<Response<Incoming>, Error> {
+        let scopes = [www_auth::pull_scope(repo)];
+        let mut call = Call::new(method, path, &scopes);
+        call.accept = accept;
+        self.send_call(&call).await
+    }
+
+    /// Send `call` once with the credentials for its scopes. Redirects are followed for GET
+    /// and HEAD only: an upload's answer is the registry's own. On a 401 with a cached token,
+    /// a new one is fetched once (it may have expired) and the request sent again.
+    pub(super) async fn send_call_once(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let fixed = |error| SendError {
+            error,
+            transient: false,
+        };
+        let key = scope_key(call.scopes);
+        let follow = call.method == Method::GET || call.method == Method::HEAD;
+        let start = if call.target.starts_with("http://") || call.target.starts_with("https://") {
+            call.target.to_string()
+        } else {
+            format!("{}{}", self.base, call.target)
+        };
+        let own = authority(&format!("{}/", self.base));
+        let mut renewed = false;
+        loop {
+            let authorization = self.authorization(call.scopes).await.map_err(fixed)?;
+            let mut url = start.clone();
+            let mut same_host = authority(&url) == own;
+            let mut res = None;
+            for _ in 0..=MAX_REDIRECTS {
+                let auth = if same_host {
+                    authorization.as_ref()
+                } else {
+                    None
+                };
+                let req = request_with(
+                    call.method.clone(),
+                    &url,
+                    call.accept,
+                    auth,
+                    call.headers,
+                    call.body.clone(),
+                )
+                .map_err(fixed)?;
+                let client = if same_host {
+                    &self.client
+                } else {
+                    self.verified.get().map_err(fixed)?
+                };
+                let r = send_raw(client, req, self.stall, &self.domain).await?;
+                if !follow || !r.status().is_redirection() {
+                    res = Some(r);
+                    break;
+                }
+                let Some(next) = r
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                else {
+                    res = Some(r);
+                    break;
+                };
+                let next = resolve(&url, next).map_err(fixed)?;
+                same_host = authority(&next) == own;
+                url = next;
+            }
+            let res = res.ok_or_else(|| {
+                fixed(Error::other(format!(
+                    "the registry {} redirects in a loop",
+                    self.domain
+                )))
+            })?;
+            if res.status() == StatusCode::UNAUTHORIZED && !renewed && authorization.is_some() {
+                self.tokens.lock().await.remove(&key);
+                renewed = true;
+                continue;
+            }
+            return Ok(res);
+        }
+    }
+
+    /// [`Registry::send_call_once`] with the retries of [`Registry::send`]: for requests that
+    /// may be sent again as they are (not an upload's chunks).
+    pub(super) async fn send_call(&self, call: &Call<'_>) -> Result<Response<Incoming>, Error> {
         let mut attempt = 1;
         loop {
-            let (wait, why) = match self.send_once(method.clone(), path, accept, repo).await {
+            let (wait, why) = match self.send_call_once(call).await {
                 Ok(res) => {
                     match transient_answer(&res).map(|after| self.retry.wait(attempt, after)) {
                         Some(Some(wait)) => (wait, format!("HTTP {}", res.status().as_u16())),
@@ -129,7 +217,9 @@ impl Registry {
                 Err(e) => return Err(e.error),
             };
             tracing::info!(
-                "{method} {path} on {}: {why}; retrying in {} ms (attempt {} of {})",
+                "{} {} on {}: {why}; retrying in {} ms (attempt {} of {})",
+                call.method,
+                path_of(call.target),
                 self.domain,
                 wait.as_millis(),
                 attempt + 1,
@@ -137,6 +227,65 @@ impl Registry {
             );
             tokio::time::sleep(wait).await;
             attempt += 1;
+        }
+    }
+}
+
+/// [`request`] with extra headers and a body (uploads).
+pub(super) fn request_with(
+    method: Method,
+    url: &str,
+    accept: Option<&str>,
+    authorization: Option<&Secret>,
+    headers: &[(http::HeaderName, String)],
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, Error> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(url)
+        .header(http::header::USER_AGENT, USER_AGENT);
+    if let Some(a) = accept {
+        b = b.header(http::header::ACCEPT, a);
+    }
+    if let Some(a) = authorization {
+        b = b.header(http::header::AUTHORIZATION, a.expose());
+    }
+    for (name, value) in headers {
+        b = b.header(name, value);
+    }
+    b.body(Full::new(body))
+        .map_err(|e| Error::usage(format!("bad registry request {}: {e}", path_of(url))))
+}
+
+/// A URL without its query: what a message or a log line may show of an upload's `Location`
+/// (its query is the registry's signed upload state).
+pub(super) fn path_of(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// One request to a registry.
+pub(super) struct Call<'a> {
+    pub(super) method: Method,
+    /// A path on the registry (`/v2/…`), or an absolute URL it handed out (an upload's
+    /// `Location`).
+    pub(super) target: &'a str,
+    pub(super) accept: Option<&'a str>,
+    /// The token scopes it needs: several for a cross-repository mount, which needs `pull` on
+    /// the source repository in the same token.
+    pub(super) scopes: &'a [String],
+    pub(super) headers: &'a [(http::HeaderName, String)],
+    pub(super) body: Bytes,
+}
+
+impl<'a> Call<'a> {
+    pub(super) fn new(method: Method, target: &'a str, scopes: &'a [String]) -> Self {
+        Call {
+            method,
+            target,
+            accept: None,
+            scopes,
+            headers: &[],
+            body: Bytes::new(),
         }
     }
 }
