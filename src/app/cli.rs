@@ -260,6 +260,11 @@ pub(crate) struct PushArgs {
     /// Write the JSON result (as --format json prints it) to FILE, also on failure.
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<std::path::PathBuf>,
+    /// How targets beyond the first get there: `copy` pushes the first through the daemon and
+    /// copies it registry to registry (a mount within one registry), `daemon` pushes each
+    /// through the daemon, `auto` copies when the targets span several repositories.
+    #[arg(long, value_enum, default_value_t = Fanout::Auto)]
+    pub fanout: Fanout,
 }
 
 impl PushArgs {
@@ -275,6 +280,17 @@ impl PushArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     crate::protocol::duration::parse(s)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Fanout {
+    /// `copy` when the targets span more than one repository and the first one's registry can
+    /// be reached from here, else `daemon`.
+    Auto,
+    /// Every target pushed through the daemon.
+    Daemon,
+    /// The first target pushed through the daemon, the others copied from it.
+    Copy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

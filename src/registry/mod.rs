@@ -15,6 +15,7 @@
 mod access;
 mod auth;
 mod blob;
+mod copy;
 mod reach;
 pub(crate) mod tls;
 mod up_to_date;
@@ -24,9 +25,7 @@ pub(crate) use access::PushAccess;
 pub(crate) use blob::BlobSink;
 pub(crate) use up_to_date::TagState;
 
-// For the registry-to-registry fan-out; until its orchestration lands, only the tests use them.
-#[allow(unused_imports)]
-pub(crate) use upload::{Placed, is_source_failure};
+pub(crate) use copy::daemon_may_do_better;
 
 pub(crate) use reach::{Retry, from_here};
 

@@ -5,8 +5,6 @@
 //! The HTTP client sends whole bodies (`Full<Bytes>`), so a blob never travels as one request
 //! body when it is large: it is read from the source piece by piece and sent in PATCHes of at
 //! most [`CHUNK`] bytes, and at most one chunk of it is in memory.
-// The fan-out that calls this is built alongside; until it lands, only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use super::access::push_scope;
 use super::reach::transient_answer;
@@ -52,7 +50,7 @@ pub(crate) fn is_source_failure(e: &Error) -> bool {
     e.message.contains(SOURCE_FAILURE)
 }
 
-fn source_failure(e: Error, domain: &str) -> Error {
+pub(super) fn source_failure(e: Error, domain: &str) -> Error {
     e.context(format!("{SOURCE_FAILURE}{domain}"))
 }
 

@@ -14,6 +14,7 @@ mod cancel;
 mod ci_outputs;
 mod credentials;
 mod dry_run;
+mod fanout;
 mod faults;
 mod hostile;
 mod install;

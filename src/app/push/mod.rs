@@ -66,6 +66,7 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         stall_timeout: args.stall_timeout,
         jobs: usize::from(args.jobs),
         force: args.force,
+        fanout: args.fanout,
     };
     let remote = Arc::new(remote::Registries::new(
         &daemon,

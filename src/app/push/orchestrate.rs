@@ -6,8 +6,8 @@ use super::engine::Engine;
 use super::plan::Plan;
 use super::progress::Reporter;
 use super::remote::Remote;
-use super::report::{Layers, PushResult, Status, TargetResult, Verification};
-use crate::app::cli::VerifyMode;
+use super::report::{Layers, PushResult, Status, TargetResult, Verification, Via};
+use crate::app::cli::{Fanout, VerifyMode};
 use crate::credentials::Found;
 use crate::error::{Error, Kind};
 use crate::protocol::classify::classify;
@@ -35,6 +35,8 @@ pub(crate) struct Policy {
     pub jobs: usize,
     /// Push targets whose tag is already up to date, too.
     pub force: bool,
+    /// How targets beyond the first get there.
+    pub fanout: Fanout,
 }
 
 /// The overall `--timeout`, counted from the start of the command.
@@ -92,45 +94,21 @@ pub(crate) async fn push_all<E: Engine, R: Remote>(
     let Job { plan, image, creds } = job;
     let image = Arc::new(image);
     let creds = Arc::new(creds);
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(policy.jobs.max(1)));
     let all: Vec<Reference> = plan.targets().cloned().collect();
     // Each target's result, filled in as it finishes, so a cancelled run still reports them.
     let results: Arc<Mutex<Vec<Option<TargetResult>>>> =
         Arc::new(Mutex::new(vec![None; all.len()]));
+    let shared = Arc::new(fanout::Shared {
+        engine,
+        remote,
+        reporter: reporter.clone(),
+        creds: creds.clone(),
+        image: image.clone(),
+        policy: policy.clone(),
+        results: results.clone(),
+    });
     let mut tasks = tokio::task::JoinSet::new();
-    let mut index = 0;
-    for group in &plan.groups {
-        let group = group.clone();
-        let first = index;
-        index += group.len();
-        let (engine, remote, reporter, semaphore, creds, image, policy, results) = (
-            engine.clone(),
-            remote.clone(),
-            reporter.clone(),
-            semaphore.clone(),
-            creds.clone(),
-            image.clone(),
-            policy.clone(),
-            results.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            for (i, target) in group.iter().enumerate() {
-                let found = &creds[&target.auth_key()];
-                let r = push_one(
-                    engine.as_ref(),
-                    remote.as_ref(),
-                    target,
-                    found,
-                    reporter.as_ref(),
-                    &policy,
-                    &image,
-                )
-                .await;
-                lock(&results)[first + i] = Some(r);
-            }
-        });
-    }
+    tasks.spawn(fanout::run(shared, plan.groups.clone()));
     let stopped = tokio::select! {
         _ = async { while tasks.join_next().await.is_some() {} } => None,
         _ = cancelled => Some(Kind::Interrupted),
@@ -311,6 +289,7 @@ async fn up_to_date<R: Remote>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn push_one<E: Engine, R: Remote>(
     engine: &E,
     remote: &R,
@@ -319,6 +298,7 @@ async fn push_one<E: Engine, R: Remote>(
     reporter: &dyn Reporter,
     policy: &Policy,
     image: &LocalImage,
+    how: &How,
 ) -> TargetResult {
     let started = Instant::now();
     let name = target.to_string();
@@ -335,13 +315,23 @@ async fn push_one<E: Engine, R: Remote>(
             held.digest, held.layers
         ));
         res.status = Status::UpToDate;
+        res.via = Via::UpToDate;
         res.digest = Some(held.digest.clone());
         res.size = Some(held.size);
         res.layers.existing = held.layers;
         held.digest
+    } else if let Some(digest) =
+        fanout::copied(remote, target, found, reporter, policy, how, &mut res).await
+    {
+        digest
+    } else if res.error.is_some() {
+        res.duration_ms = started.elapsed().as_millis() as u64;
+        reporter.done(&res);
+        return res;
     } else {
         // A retry re-runs the whole push: the engine skips the layers that already arrived, so
         // it resumes rather than restarts.
+        res.via = Via::Daemon;
         let pushed = with_retries(policy, reporter, &name, "push", &mut res.attempts, || {
             stream_push(engine, target, found, reporter, &name, policy.stall_timeout)
         })
@@ -522,7 +512,9 @@ async fn stream_push<E: Engine>(
     Ok(state)
 }
 
+mod fanout;
 mod verification;
+use fanout::How;
 use verification::{Verified, VerifyFailed, verify_push};
 
 #[cfg(test)]

@@ -34,6 +34,32 @@ pub(crate) struct Checked {
     pub blobs: Blobs,
 }
 
+/// What a copy from one target to another did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Copied {
+    /// Blobs the target already had, mounted from the other repository, and streamed across.
+    pub present: usize,
+    pub mounted: usize,
+    pub copied: usize,
+    /// Bytes streamed across.
+    pub bytes: u64,
+    /// The manifest's size in bytes.
+    pub size: u64,
+    pub layers: usize,
+}
+
+/// A copy that failed, and whether a push through the daemon may still get the target there
+/// (the source unreadable from here, a registry refusing what a copy does): not for what a
+/// daemon push would meet as well (refused credentials, the target unreachable).
+#[derive(Debug, Clone)]
+pub(crate) struct CopyFailed {
+    pub error: Error,
+    pub fallback: bool,
+}
+
+/// Copy progress: bytes streamed so far and in all, for the image being copied.
+pub(crate) type CopyProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
 /// What the orchestration asks of the registry directly.
 pub(crate) trait Remote: Send + Sync + 'static {
     /// Whether `target`'s tag already holds the source image with its config and every layer
@@ -52,6 +78,20 @@ pub(crate) trait Remote: Send + Sync + 'static {
         auth: &RegistryAuth,
         digest: &str,
     ) -> impl Future<Output = Checked> + Send;
+
+    /// Whether the registry of `r` answers from this machine with these credentials.
+    fn reachable(&self, r: &Reference, auth: &RegistryAuth) -> impl Future<Output = bool> + Send;
+
+    /// Bring the image `digest`, which `from` holds, to `target` from the registry side: each
+    /// blob found there, mounted (same registry) or streamed from `from`, then the exact
+    /// manifest bytes put under `target`'s tag, so it gets the same digest.
+    fn copy(
+        &self,
+        from: (&Reference, &RegistryAuth),
+        target: (&Reference, &RegistryAuth),
+        digest: &str,
+        progress: CopyProgress<'_>,
+    ) -> impl Future<Output = Result<Copied, CopyFailed>> + Send;
 }
 
 /// The real registries, through [`RegistryClient`], for one run's source image.
@@ -59,6 +99,8 @@ pub(crate) struct Registries {
     client: Result<RegistryClient, Error>,
     verifier: Verifier,
     image: LocalImage,
+    /// Blobs copied at once per target.
+    jobs: usize,
     /// Registries that could not be opened for the up-to-date check: not asked again this run
     /// (an unreachable one would cost its connect timeout per target).
     unusable: Mutex<HashMap<String, Error>>,
@@ -89,6 +131,7 @@ impl Registries {
                 Some((source.to_string(), image.clone())),
             ),
             image: image.clone(),
+            jobs,
             unusable: Mutex::new(HashMap::new()),
         }
     }
@@ -143,6 +186,56 @@ impl Remote for Registries {
             | TagState::Other { .. }
             | TagState::Index { .. }
             | TagState::MissingBlob { .. } => None,
+        })
+    }
+
+    async fn reachable(&self, r: &Reference, auth: &RegistryAuth) -> bool {
+        self.open(&r.domain, auth).await.is_ok()
+    }
+
+    async fn copy(
+        &self,
+        (from, from_auth): (&Reference, &RegistryAuth),
+        (target, auth): (&Reference, &RegistryAuth),
+        digest: &str,
+        progress: CopyProgress<'_>,
+    ) -> Result<Copied, CopyFailed> {
+        // Not reaching the source from here is what a daemon push does not need.
+        let src = self
+            .open(&from.domain, from_auth)
+            .await
+            .map_err(|error| CopyFailed {
+                error: error.context(format!("reading {from}")),
+                fallback: true,
+            })?;
+        let dst = self
+            .open(&target.domain, auth)
+            .await
+            .map_err(|error| CopyFailed {
+                fallback: false,
+                error,
+            })?;
+        let report = dst
+            .copy_image(
+                &target.path,
+                target.tag_or_latest(),
+                (&src, &from.path),
+                digest,
+                self.jobs,
+                progress,
+            )
+            .await
+            .map_err(|error| CopyFailed {
+                fallback: crate::registry::daemon_may_do_better(&error),
+                error,
+            })?;
+        Ok(Copied {
+            present: report.present,
+            mounted: report.mounted,
+            copied: report.copied,
+            bytes: report.bytes,
+            size: report.size,
+            layers: report.layers,
         })
     }
 

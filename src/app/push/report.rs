@@ -51,6 +51,21 @@ pub(crate) fn short_digest(d: &str) -> &str {
     }
 }
 
+/// How a target got to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Via {
+    /// Pushed through the daemon.
+    Daemon,
+    /// Within the registry of the target it came from: blobs mounted, the manifest put.
+    Mount,
+    /// From another registry: blobs streamed across, the manifest put.
+    Copy,
+    /// Already there: nothing done.
+    #[serde(rename = "up-to-date")]
+    UpToDate,
+}
+
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub(crate) struct Layers {
     pub pushed: usize,
@@ -74,6 +89,7 @@ pub(crate) struct Verification {
 pub(crate) struct TargetResult {
     pub reference: String,
     pub status: Status,
+    pub via: Via,
     pub digest: Option<String>,
     pub size: Option<u64>,
     pub credential_source: String,
@@ -98,6 +114,7 @@ impl TargetResult {
         TargetResult {
             reference,
             status: Status::Failed,
+            via: Via::Daemon,
             digest: None,
             size: None,
             credential_source: credential_source.to_string(),

@@ -377,7 +377,10 @@ fn items_have_the_documented_layout() {
     assert_eq!(found.unlocked.len(), 1);
     // Ours are two; gnome-keyring sometimes adds its own `xdg:schema` (seen when several test
     // runs shared one keyring directory).
-    let ours: Vec<&String> = attributes.keys().filter(|k| !k.starts_with("xdg:")).collect();
+    let ours: Vec<&String> = attributes
+        .keys()
+        .filter(|k| !k.starts_with("xdg:"))
+        .collect();
     assert_eq!(ours.len(), 2, "{attributes:?}");
     assert_eq!(attributes.get("service").map(String::as_str), Some(SERVICE));
     assert_eq!(attributes.get("username"), Some(&server));

@@ -165,12 +165,21 @@ impl Config {
         std::fs::write(self.file(), serde_json::to_vec_pretty(json).unwrap()).unwrap();
     }
 
-    /// config.json with a plain `auths` login for the test registry user.
+    /// config.json with a plain `auths` login for the test registry user, beside the logins
+    /// it has already.
     pub fn with_login(&self, registry: &str) {
         use base64::Engine;
         let auth =
             base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user(), password()));
-        self.write(&serde_json::json!({"auths": {registry: {"auth": auth}}}));
+        let mut json: serde_json::Value = std::fs::read(self.file())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        if !json["auths"].is_object() {
+            json["auths"] = serde_json::json!({});
+        }
+        json["auths"][registry] = serde_json::json!({ "auth": auth });
+        self.write(&json);
     }
 
     /// The plugin binary, standalone, with this config.

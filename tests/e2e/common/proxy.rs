@@ -174,6 +174,9 @@ struct State {
     cuts: Option<(usize, BodyCut)>,
     /// Run (once) before the next request of this kind is handled.
     hooks: Vec<(Kind, Box<dyn FnOnce() + Send>)>,
+    /// Clients (by `User-Agent` prefix) whose connections are reset: what a registry the
+    /// engine reaches looks like to a program that cannot reach it.
+    refused_agents: Vec<String>,
     log: Vec<String>,
 }
 
@@ -387,6 +390,13 @@ impl FaultProxy {
         st.hooks.push((kind, Box::new(hook)));
     }
 
+    /// Reset every connection of a client whose `User-Agent` starts with `prefix` (forwarding
+    /// the others): a registry the engine reaches and that client does not.
+    pub fn refuse_user_agent(&self, prefix: &str) {
+        let mut st = self.shared.state.lock().unwrap();
+        st.refused_agents.push(prefix.to_string());
+    }
+
     /// Remove every rule: from now on every request is forwarded.
     pub fn clear(&self) {
         let mut st = self.shared.state.lock().unwrap();
@@ -524,6 +534,27 @@ async fn handle(
         req.method(),
         req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
     );
+    let agent = req
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let refused = {
+        let mut st = shared.state.lock().unwrap();
+        let refused = st
+            .refused_agents
+            .iter()
+            .any(|p| agent.starts_with(p.as_str()));
+        if refused {
+            st.log.push(format!("{line} -> reset ({agent})"));
+        }
+        refused
+    };
+    if refused {
+        reset.notify_one();
+        return std::future::pending().await;
+    }
     let path = req.uri().path().to_string();
     let (hook, action) = shared.decide(&kinds, req.method(), &path, &line);
     if let Some(hook) = hook {

@@ -4,8 +4,9 @@
 use super::*;
 use crate::app::push::engine::PushStream;
 use crate::app::push::plan::plan;
-use crate::app::push::remote::{Checked, Held};
+use crate::app::push::remote::{Checked, Copied, CopyFailed, CopyProgress, Held};
 use crate::app::push::report::Blobs;
+use crate::app::push::report::Via;
 use crate::credentials::anonymous;
 use crate::protocol::image::{Content, LocalImage};
 use crate::protocol::registry_auth::RegistryAuth;
@@ -48,6 +49,10 @@ struct FakeEngine {
     held: HashMap<String, Result<Option<Held>, Error>>,
     /// The full checks' outcomes by `name:tag`, in order.
     checks: Mutex<HashMap<String, VecDeque<Checked>>>,
+    /// Copies' outcomes by target `name:tag`, in order (default: copied, 3 blobs).
+    copies: Mutex<HashMap<String, VecDeque<Result<Copied, CopyFailed>>>>,
+    /// Registries that do not answer from here.
+    unreachable: Vec<String>,
 }
 
 impl FakeEngine {
@@ -83,6 +88,16 @@ impl FakeEngine {
 
     fn held(mut self, reference: &str, answer: Result<Option<Held>, Error>) -> Self {
         self.held.insert(reference.into(), answer);
+        self
+    }
+
+    fn copies(self, reference: &str, outcomes: Vec<Result<Copied, CopyFailed>>) -> Self {
+        lock(&self.copies).insert(reference.into(), outcomes.into());
+        self
+    }
+
+    fn unreachable(mut self, domain: &str) -> Self {
+        self.unreachable.push(domain.into());
         self
     }
 
@@ -165,6 +180,33 @@ impl Remote for FakeEngine {
             .unwrap_or(Ok(None))
     }
 
+    async fn reachable(&self, r: &Reference, _auth: &RegistryAuth) -> bool {
+        self.record(format!("reachable {}", r.domain));
+        !self.unreachable.contains(&r.domain)
+    }
+
+    async fn copy(
+        &self,
+        (from, _): (&Reference, &RegistryAuth),
+        (target, _): (&Reference, &RegistryAuth),
+        digest: &str,
+        progress: CopyProgress<'_>,
+    ) -> Result<Copied, CopyFailed> {
+        self.record(format!("copy {from} -> {target} {digest}"));
+        progress(500, 1000);
+        progress(1000, 1000);
+        lock(&self.copies)
+            .get_mut(&target.to_string())
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(Ok(Copied {
+                copied: 3,
+                bytes: 1000,
+                size: 528,
+                layers: 2,
+                ..Copied::default()
+            }))
+    }
+
     async fn check(&self, target: &Reference, _auth: &RegistryAuth, digest: &str) -> Checked {
         self.record(format!("check {target} {digest}"));
         lock(&self.checks)
@@ -223,6 +265,7 @@ fn policy(verify: VerifyMode) -> Policy {
         stall_timeout: Duration::from_secs(10),
         jobs: 2,
         force: false,
+        fanout: Fanout::Daemon,
     }
 }
 
@@ -959,4 +1002,190 @@ async fn an_up_to_date_target_that_fails_verification_exits_5() {
     let t = r.target("r:1/x:1");
     assert_eq!(t.status, Status::UpToDate);
     assert_eq!(t.verification.ok, Some(false));
+}
+
+fn fanout(mode: Fanout) -> Policy {
+    Policy {
+        fanout: mode,
+        ..policy(VerifyMode::None)
+    }
+}
+
+const FOUR: [&str; 4] = ["r:1/a:1", "r:1/b:1", "q:2/a:1", "q:2/c:1"];
+
+#[tokio::test]
+async fn copy_pushes_the_first_target_and_copies_the_others_from_it() {
+    let engine = Arc::new(
+        FakeEngine::default().script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))]),
+    );
+    let r = run(&engine, &FOUR, fanout(Fanout::Copy)).await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("push"), 1, "one daemon push");
+    let d = digest('a');
+    // Within the first registry from the first target; the other registry's first target
+    // from the first, its second from its first.
+    assert_eq!(engine.calls(&format!("copy r:1/a:1 -> r:1/b:1 {d}")), 1);
+    assert_eq!(engine.calls(&format!("copy r:1/a:1 -> q:2/a:1 {d}")), 1);
+    assert_eq!(engine.calls(&format!("copy q:2/a:1 -> q:2/c:1 {d}")), 1);
+    let via: Vec<Via> = r.result.targets.iter().map(|t| t.via).collect();
+    assert_eq!(via, [Via::Daemon, Via::Mount, Via::Copy, Via::Mount]);
+    for t in &r.result.targets {
+        assert_eq!(t.status, Status::Pushed, "{t:?}");
+        assert_eq!(
+            t.digest.as_deref(),
+            Some(d.as_str()),
+            "the same digest everywhere"
+        );
+    }
+    let q = r.target("q:2/a:1");
+    assert_eq!(
+        (q.layers.pushed, q.bytes_pushed, q.size),
+        (3, 1000, Some(528))
+    );
+    let v = serde_json::to_value(&r.result).unwrap();
+    assert_eq!(v["targets"][2]["via"], "copy");
+    assert_eq!(v["targets"][1]["via"], "mount");
+}
+
+#[tokio::test]
+async fn daemon_fanout_copies_nothing() {
+    let engine = Arc::new(FAKE_PUSHES.iter().fold(FakeEngine::default(), |e, t| {
+        e.script(t, vec![Attempt::Send(pushed("1", &digest('a')))])
+    }));
+    let r = run(&engine, &FOUR, fanout(Fanout::Daemon)).await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("push"), 4);
+    assert_eq!(engine.calls("copy"), 0);
+    assert_eq!(engine.calls("reachable"), 0);
+}
+
+const FAKE_PUSHES: [&str; 4] = FOUR;
+
+#[tokio::test]
+async fn auto_copies_across_repositories_reachable_from_here_only() {
+    let scripted = || {
+        FAKE_PUSHES.iter().fold(FakeEngine::default(), |e, t| {
+            e.script(t, vec![Attempt::Send(pushed("1", &digest('a')))])
+        })
+    };
+    // Several repositories, the first registry answers: copy.
+    let engine = Arc::new(scripted());
+    run(&engine, &FOUR, fanout(Fanout::Auto)).await;
+    assert_eq!((engine.calls("push"), engine.calls("copy")), (1, 3));
+    // The first registry does not answer from here (a remote daemon's network): the daemon.
+    let engine = Arc::new(scripted().unreachable("r:1"));
+    run(&engine, &FOUR, fanout(Fanout::Auto)).await;
+    assert_eq!((engine.calls("push"), engine.calls("copy")), (4, 0));
+    // One repository, several tags: the daemon writes only manifests for the later tags.
+    let engine =
+        Arc::new(scripted().script("r:1/a:2", vec![Attempt::Send(pushed("2", &digest('a')))]));
+    run(&engine, &["r:1/a:1", "r:1/a:2"], fanout(Fanout::Auto)).await;
+    assert_eq!((engine.calls("push"), engine.calls("copy")), (2, 0));
+}
+
+#[tokio::test]
+async fn a_copy_that_cannot_be_done_from_here_falls_back_to_the_daemon() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .script("q:2/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .copies(
+                "q:2/a:1",
+                // The first attempt and both retries.
+                vec![
+                    Err(CopyFailed {
+                        error: Error::new(Kind::Unreachable, "reading r:1/a:1: connection refused"),
+                        fallback: true,
+                    });
+                    3
+                ],
+            ),
+    );
+    let r = run(&engine, &["r:1/a:1", "q:2/a:1"], fanout(Fanout::Copy)).await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("push q:2/a"), 1);
+    let t = r.target("q:2/a:1");
+    assert_eq!((t.status, t.via), (Status::Pushed, Via::Daemon));
+    assert!(
+        r.stages.iter().any(|s| s.contains(
+            "copy failed (reading r:1/a:1: connection refused): pushing through the daemon"
+        )),
+        "{:?}",
+        r.stages
+    );
+}
+
+#[tokio::test]
+async fn a_copy_refused_for_credentials_fails_without_a_daemon_push() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .copies(
+                "q:2/a:1",
+                vec![Err(CopyFailed {
+                    error: Error::new(Kind::Auth, "unauthorized: authentication required"),
+                    fallback: false,
+                })],
+            ),
+    );
+    let r = run(&engine, &["r:1/a:1", "q:2/a:1"], fanout(Fanout::Copy)).await;
+    assert_eq!(r.error().exit_code(), 7, "partial: {:?}", r.error());
+    assert_eq!(engine.calls("push"), 1);
+    let t = r.target("q:2/a:1");
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.kind, Some(Kind::Auth));
+    assert_eq!(t.attempts, 1, "not retried");
+}
+
+#[tokio::test]
+async fn a_transient_copy_failure_is_retried() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .copies(
+                "q:2/a:1",
+                vec![Err(CopyFailed {
+                    error: Error::new(Kind::Unreachable, "503 service unavailable"),
+                    fallback: false,
+                })],
+            ),
+    );
+    let r = run(&engine, &["r:1/a:1", "q:2/a:1"], fanout(Fanout::Copy)).await;
+    assert_eq!(r.outcome, Ok(()));
+    let t = r.target("q:2/a:1");
+    assert_eq!(
+        (t.status, t.via, t.attempts),
+        (Status::Pushed, Via::Copy, 2)
+    );
+}
+
+#[tokio::test]
+async fn when_the_first_target_fails_the_others_are_pushed_by_the_daemon() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script(
+                "r:1/a:1",
+                vec![Attempt::Refuse(Error::new(Kind::Auth, "unauthorized"))],
+            )
+            .script("q:2/a:1", vec![Attempt::Send(pushed("1", &digest('a')))]),
+    );
+    let r = run(&engine, &["r:1/a:1", "q:2/a:1"], fanout(Fanout::Copy)).await;
+    assert_eq!(r.error().exit_code(), 7, "{:?}", r.error());
+    assert_eq!(engine.calls("copy"), 0);
+    assert_eq!(r.target("q:2/a:1").via, Via::Daemon);
+    assert_eq!(r.target("q:2/a:1").status, Status::Pushed);
+}
+
+#[tokio::test]
+async fn an_up_to_date_target_is_neither_copied_nor_pushed() {
+    let engine = Arc::new(
+        FakeEngine::default()
+            .script("r:1/a:1", vec![Attempt::Send(pushed("1", &digest('a')))])
+            .held("q:2/a:1", Ok(Some(held('a')))),
+    );
+    let r = run(&engine, &["r:1/a:1", "q:2/a:1"], fanout(Fanout::Copy)).await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(engine.calls("copy"), 0);
+    let t = r.target("q:2/a:1");
+    assert_eq!((t.status, t.via), (Status::UpToDate, Via::UpToDate));
 }
