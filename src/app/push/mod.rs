@@ -84,11 +84,12 @@ pub(crate) async fn run(settings: &Settings, args: &PushArgs) -> Result<(), Erro
         remote,
         job,
         &policy,
-        reporter,
+        reporter.clone(),
         deadline,
         cancel::requested(),
     )
     .await;
+    reporter.end();
     // Pushed, failed or interrupted: the CI outputs say what landed, first, before an
     // interrupted run can be cut short for good.
     files.write(&result);

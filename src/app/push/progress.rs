@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use view::{TargetView, layer_line, target_line};
+use view::{TargetView, layer_line, repository_label, split_tag, target_line};
 
 /// How often plain output prints a running total while bytes move.
 const PLAIN_TOTAL_EVERY: Duration = Duration::from_secs(5);
@@ -30,6 +30,8 @@ pub(crate) trait Reporter: Send + Sync {
     fn stage(&self, target: &str, what: &str);
     /// The target is finished: pushed, failed or interrupted. Called once per target.
     fn done(&self, result: &TargetResult);
+    /// Every target is finished: what is shown stays as it is.
+    fn end(&self) {}
 }
 
 pub(crate) fn reporter(mode: ProgressMode) -> Box<dyn Reporter> {
@@ -162,8 +164,9 @@ impl Reporter for Json {
     }
 }
 
-/// The terminal view: per target, a summary line followed by its layer lines. Each line is a
-/// text-only indicatif bar whose text this module renders, so that it fits the terminal.
+/// The terminal view: per repository, a summary line (its tags summarised) followed by the
+/// layer lines of its current push, so that 3 registries × 5 tags stay 3 blocks. Each line is
+/// a text-only indicatif bar whose text this module renders, so that it fits the terminal.
 struct Bars {
     multi: MultiProgress,
     term: console::Term,
@@ -172,8 +175,12 @@ struct Bars {
     stopped: Mutex<bool>,
 }
 
-/// One target's lines.
+/// One repository's lines.
 struct Block {
+    /// Its targets' tags, as they started.
+    tags: Vec<String>,
+    /// How many of them ended.
+    ended: usize,
     view: TargetView,
     summary: ProgressBar,
     layers: Vec<ProgressBar>,
@@ -206,15 +213,21 @@ impl Bars {
         pb
     }
 
-    /// Update `target`'s block with `f`, then redraw it at the terminal's current width.
+    /// Update `target`'s repository block with `f`, then redraw it at the terminal's width.
     fn update(&self, target: &str, f: impl FnOnce(&mut Block)) {
+        let (name, tag) = split_tag(target);
         let mut targets = lock(&self.targets);
-        let block = targets.entry(target.to_string()).or_insert_with(|| Block {
+        let block = targets.entry(name.to_string()).or_insert_with(|| Block {
+            tags: Vec::new(),
+            ended: 0,
             view: TargetView::default(),
             summary: self.add_line(None),
             layers: Vec::new(),
             stage: None,
         });
+        if !block.tags.iter().any(|t| t == tag) {
+            block.tags.push(tag.to_string());
+        }
         f(block);
         // One column spare, so that no line fills the last column.
         let width = term_width(&self.term).saturating_sub(1).max(20);
@@ -230,7 +243,13 @@ impl Bars {
             None if block.view.layers.is_empty() => "preparing".into(),
             None => format!("pushing {}", block.view.totals().describe()),
         };
-        block.summary.set_message(target_line(target, &text, width));
+        // With several tags, which one the text is about, and how many have ended.
+        let text = match block.tags.len() {
+            1 => text,
+            n => format!("[{}/{n}] {tag}: {text}", block.ended),
+        };
+        let label = repository_label(name, &block.tags);
+        block.summary.set_message(target_line(&label, &text, width));
     }
 }
 
@@ -268,10 +287,19 @@ impl Reporter for Bars {
             return;
         }
         self.update(&result.reference, |block| {
+            block.ended += 1;
             block.stage = Some(result.summary(true));
         });
-        if let Some(block) = lock(&self.targets).get(&result.reference) {
-            // Finished lines keep their last text and are no longer redrawn.
+        // A repository's lines stay live while another of its tags may still come: `end`
+        // leaves them as they are.
+    }
+
+    fn end(&self) {
+        if *lock(&self.stopped) {
+            return;
+        }
+        // Finished lines keep their last text and are no longer redrawn.
+        for block in lock(&self.targets).values() {
             for pb in block.layers.iter().chain([&block.summary]) {
                 pb.finish();
             }

@@ -60,11 +60,39 @@ pub(crate) fn fit(s: &str, max: usize) -> String {
 pub(crate) fn target_line(reference: &str, text: &str, width: usize) -> String {
     let text_len = text.chars().count();
     let room = width.saturating_sub(text_len + 2);
-    let keep = room.max(24.min(reference.chars().count()));
+    // The reference keeps at least half the line (24 to 40 columns): it says which line is
+    // which, and several may differ only in the middle (the registry's port).
+    let floor = (width / 2).clamp(24, 40);
+    let keep = room.max(floor.min(reference.chars().count()));
     fit(
         &format!("{}: {text}", truncate_middle(reference, keep)),
         width,
     )
+}
+
+/// A target reference split into its repository and tag (`reg:5000/team/app`, `1.4`).
+pub(crate) fn split_tag(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (reference, ""),
+    }
+}
+
+/// One repository's line label with its tags summarised: `app:1.4`, `app:{1.4,latest}`,
+/// `app:{1.4,1,latest,+2}`.
+pub(crate) fn repository_label(name: &str, tags: &[String]) -> String {
+    const SHOWN: usize = 3;
+    match tags {
+        [] => name.to_string(),
+        [one] => format!("{name}:{one}"),
+        _ => {
+            let mut shown: Vec<String> = tags.iter().take(SHOWN).cloned().collect();
+            if tags.len() > SHOWN {
+                shown.push(format!("+{}", tags.len() - SHOWN));
+            }
+            format!("{name}:{{{}}}", shown.join(","))
+        }
+    }
 }
 
 /// A layer's id as docker shows it: 12 hex digits (a digest loses its `sha256:`).
@@ -275,6 +303,25 @@ mod tests {
         assert_eq!(truncate_middle("abc", 0), "");
         assert_eq!(fit("a\x1b[2Jb", 10), "a [2Jb");
         assert_eq!(fit("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn a_repository_line_summarises_its_tags() {
+        assert_eq!(
+            split_tag("reg:5000/team/app:1.4"),
+            ("reg:5000/team/app", "1.4")
+        );
+        assert_eq!(split_tag("reg:5000/team/app"), ("reg:5000/team/app", ""));
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(repository_label("r/app", &tags(&["1.4"])), "r/app:1.4");
+        assert_eq!(
+            repository_label("r/app", &tags(&["1.4", "latest"])),
+            "r/app:{1.4,latest}"
+        );
+        assert_eq!(
+            repository_label("r/app", &tags(&["1", "2", "3", "4", "5"])),
+            "r/app:{1,2,3,+2}"
+        );
     }
 
     #[test]
