@@ -51,3 +51,4 @@ for ((i = 1; i < ${#cmds[@]}; i++)); do
     "$(ratio "$(med "$i")" "$loop_ms")" "$target"
 done
 has_fanout || echo "copy: not supported by this build (the pushx row is today's daemon fan-out)"
+load

@@ -1,9 +1,10 @@
 # Sourced by bench/fanout.sh, bench/scaling.sh and bench/skopeo-analysis.sh (from the repository
-# root): the environment of tests/env.sh (unless the caller runs inside one already), the release
-# build as a docker CLI plugin, a fresh-image script, skopeo as a peer, and the small helpers.
+# root): an environment of tests/env.sh of their own (they start registries with its functions),
+# the release build as a docker CLI plugin, a fresh-image script, skopeo as a peer, and the small
+# helpers.
 # Options: RUNS (default 7), LAYER_MB (default 16, three layers).
 
-[[ -n ${PUSHX_TEST_REGISTRY:-} ]] || . tests/env.sh
+. tests/env.sh
 
 RUNS=${RUNS:-7}
 LAYER_MB=${LAYER_MB:-16}
@@ -47,6 +48,9 @@ rm -f a b c
 SCRIPT
 chmod +x "$W/fresh-image"
 
+# The machine's load (1, 5, 15 minutes), printed with the figures: other work on a shared
+# machine moves them.
+load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 ms() { awk -v a="$1" 'BEGIN { printf "%.1f ms", a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median_of() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -103,5 +103,7 @@ if [[ -x "$ROOT/bench/credentials.sh" ]]; then
   in_keyring_session "$ROOT/bench/credentials.sh" "$BIN" "$RUNS"
 fi
 
+# They run in this environment (its registries, its DOCKER_CONFIG), which they find by W.
+export W
 "$ROOT/bench/verify.sh"
 "$ROOT/bench/uptodate.sh"

@@ -1,5 +1,5 @@
 # Draws bench/scaling.png from bench/scaling.dat (written by bench/scaling.sh, which runs this):
-#   gnuplot -e "dat='bench/scaling.dat'; out='bench/scaling.png'; build='...'" bench/scaling.gnuplot
+#   gnuplot -e "dat='bench/scaling.dat'; out='bench/scaling.png'; build='(a subtitle)'" bench/scaling.gnuplot
 # The dashed line is the target: each registry after the first costs 0.3 of the first push.
 if (!exists("dat")) dat = 'bench/scaling.dat'
 if (!exists("out")) out = 'bench/scaling.png'

@@ -16,7 +16,9 @@ ROOT=$PWD
 regs=("$PUSHX_TEST_REGISTRY")
 for n in 2 3 4; do extra_registry "scale$n"; regs+=("$REG"); done
 if has_fanout; then mode=copy fanout="--fanout copy"; else mode=daemon fanout=""; fi
-build="docker-pushx $(docker pushx version 2>/dev/null | head -n 1 | awk '{ print $NF }') at $(git rev-parse --short HEAD)"
+# The build, without a date: its version and the last commit that changed the binary's source.
+build="docker-pushx $(docker pushx version 2>/dev/null | head -n 1 | awk '{ print $NF }')"
+build="$build, source at $(git log -1 --format=%h -- src Cargo.toml Cargo.lock)"
 has_fanout || build="$build, before --fanout copy"
 
 repo=bench/scale-$$
@@ -55,5 +57,6 @@ for n in 1 2 3 4; do
       "$n" "$(ms "$p")" "$(ms "$d")" "$(ms "$extra")" "$(ratio "$extra" "$first")"
   fi
 done
-gnuplot -e "dat='$dat'; out='$ROOT/bench/scaling.png'; build='$build'" "$ROOT/bench/scaling.gnuplot"
+gnuplot -e "dat='$dat'; out='$ROOT/bench/scaling.png'; build='$build; median of $RUNS runs, 3 x $LAYER_MB MB'" "$ROOT/bench/scaling.gnuplot"
 echo "chart: bench/scaling.png (data bench/scaling.dat)"
+load

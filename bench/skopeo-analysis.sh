@@ -108,3 +108,4 @@ for data in random files base64; do
 done
 echo
 echo "(ratio: wall time / docker push's; client, dockerd, registry: CPU seconds; cores: their sum / wall)"
+load
