@@ -8,7 +8,8 @@
 #    what `--fanout daemon` is: that row is run and the copy rows are reported as unsupported;
 #  - skopeo as a peer: `skopeo copy docker-daemon:IMAGE docker://REF` per reference.
 # Every docker-pushx run uses `--verify none` (the loop and skopeo verify nothing either).
-# Alone it sets up tests/env.sh's environment; options RUNS (default 7), LAYER_MB (default 16).
+# It sets up tests/env.sh's environment; options RUNS (default 7), LAYER_MB (default 16), PLUGIN
+# (see bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh

@@ -2,7 +2,8 @@
 # root): an environment of tests/env.sh of their own (they start registries with its functions),
 # the release build as a docker CLI plugin, a fresh-image script, skopeo as a peer, and the small
 # helpers.
-# Options: RUNS (default 7), LAYER_MB (default 16, three layers).
+# Options: RUNS (default 7), LAYER_MB (default 16, three layers), PLUGIN (the docker-pushx binary
+# to time, default this tree's release build: another build can be compared on the same set-up).
 
 . tests/env.sh
 
@@ -12,7 +13,8 @@ cargo build --release --quiet
 BIN="$PWD/target/release"
 export DOCKER_CONFIG="${DOCKER_CONFIG:-$W/docker-config}"
 mkdir -p "$DOCKER_CONFIG/cli-plugins"
-ln -sf "$BIN/docker-pushx" "$DOCKER_CONFIG/cli-plugins/docker-pushx"
+PLUGIN=${PLUGIN:-$BIN/docker-pushx}
+ln -sf "$PLUGIN" "$DOCKER_CONFIG/cli-plugins/docker-pushx"
 export PATH="$BIN:$PATH"
 
 # $W/fresh-image [NAME]: build NAME (default pushx-bench:cur) from three new random layers of

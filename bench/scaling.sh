@@ -7,7 +7,8 @@
 # Prints the time per extra registry as a fraction of the first push (target: each extra
 # registry costs at most 0.3 of it), writes bench/scaling.dat and draws bench/scaling.png from
 # it with bench/scaling.gnuplot (Debian's gnuplot-nox).
-# Alone it sets up tests/env.sh's environment; options RUNS (default 7), LAYER_MB (default 16).
+# It sets up tests/env.sh's environment; options RUNS (default 7), LAYER_MB (default 16), PLUGIN
+# (see bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,7 +19,11 @@ for n in 2 3 4; do extra_registry "scale$n"; regs+=("$REG"); done
 if has_fanout; then mode=copy fanout="--fanout copy"; else mode=daemon fanout=""; fi
 # The build, without a date: its version and the last commit that changed the binary's source.
 build="docker-pushx $(docker pushx version 2>/dev/null | head -n 1 | awk '{ print $NF }')"
-build="$build, source at $(git log -1 --format=%h -- src Cargo.toml Cargo.lock)"
+if [[ $PLUGIN == "$BIN/docker-pushx" ]]; then
+  build="$build, source at $(git log -1 --format=%h -- src Cargo.toml Cargo.lock)"
+else
+  build="$build, $PLUGIN"
+fi
 has_fanout || build="$build, before --fanout copy"
 
 repo=bench/scale-$$

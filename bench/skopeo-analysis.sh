@@ -17,7 +17,8 @@
 # All of it for random layers (incompressible, as in every other bench), for layers of real files
 # (DATA=files: /usr/lib and /usr/share in a random order, compressible like real images) and for
 # base64 of random bytes (DATA=base64: compressible by symbol frequencies alone, no repeats).
-# Alone it sets up tests/env.sh's environment; options RUNS (default 7), LAYER_MB (default 16).
+# It sets up tests/env.sh's environment; options RUNS (default 7), LAYER_MB (default 16), PLUGIN
+# (see bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
