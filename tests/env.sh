@@ -23,6 +23,9 @@ need hyperfine hyperfine
 need jq jq
 # bench/verify.sh: the peak RSS of `verify`, from GNU time's -v report.
 need /usr/bin/time time
+# bench/: skopeo, the peer in the push comparisons; gnuplot draws bench/scaling.png.
+need skopeo skopeo
+need gnuplot gnuplot-nox
 # The token server (tests/token-server/) runs on Debian's Python with Debian's JWT library.
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 \
   || missing+=(python3 python3-jwt python3-cryptography)
