@@ -25,6 +25,9 @@ const CHUNK: usize = 8 << 20;
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
+/// A chunk being sent: the session's next URL when done.
+type PatchFuture<'a> = futures::future::BoxFuture<'a, Result<String, Failed>>;
+
 /// What a failure to read the blob from the source registry says, before the source's own
 /// reason: [`is_source_failure`] looks for it.
 const SOURCE_FAILURE: &str = "reading from the primary ";
@@ -273,7 +276,42 @@ impl Registry {
         let mut read = 0u64;
         let mut sent = 0u64;
         let mut chunked = false;
-        while let Some(piece) = source.next().await? {
+        // A chunk goes out while the next one is read (and hashed): the source and the target
+        // work at once, and at most two chunks are in memory.
+        let mut inflight: Option<PatchFuture<'_>> = None;
+        let mut ended = false;
+        loop {
+            if inflight.is_none() && pending.len() > CHUNK {
+                let chunk = pending.split_to(CHUNK).freeze();
+                inflight = Some(self.patch_owned(location.clone(), sent, chunk, scopes));
+                sent += CHUNK as u64;
+                chunked = true;
+            }
+            let piece = match inflight.as_mut() {
+                None if ended => break,
+                None => source.next().await?,
+                // A chunk waiting already, or nothing left to read: the send first.
+                Some(f) if ended || pending.len() > CHUNK => {
+                    location = f.await?;
+                    inflight = None;
+                    progress(sent);
+                    continue;
+                }
+                Some(f) => tokio::select! {
+                    r = f => {
+                        location = r?;
+                        inflight = None;
+                        progress(sent);
+                        continue;
+                    }
+                    // Cancel-safe: a body frame is taken only when it is ready.
+                    piece = source.next() => piece?,
+                },
+            };
+            let Some(piece) = piece else {
+                ended = true;
+                continue;
+            };
             read += piece.len() as u64;
             if read > desc.size {
                 return Err(Failed::fixed(source_failure(
@@ -289,14 +327,6 @@ impl Registry {
             }
             hash.update(&piece);
             pending.extend_from_slice(&piece);
-            // More than a chunk waiting: a blob too large for one PUT; send a chunk.
-            while pending.len() > CHUNK {
-                let chunk = pending.split_to(CHUNK).freeze();
-                location = self.patch(&location, sent, chunk, scopes).await?;
-                sent += CHUNK as u64;
-                chunked = true;
-                progress(sent);
-            }
         }
         if read < desc.size {
             // The stream ended early: cut off, worth another try.
@@ -353,6 +383,17 @@ impl Registry {
             progress(read);
         }
         Ok(read)
+    }
+
+    /// [`Registry::patch`] owning its URL, to run beside the source's reads.
+    fn patch_owned<'a>(
+        &'a self,
+        location: String,
+        start: u64,
+        chunk: Bytes,
+        scopes: &'a [String],
+    ) -> PatchFuture<'a> {
+        Box::pin(async move { self.patch(&location, start, chunk, scopes).await })
     }
 
     /// One chunk of an upload, `PATCH` at `start`: the session's next URL.

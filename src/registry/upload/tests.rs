@@ -530,10 +530,13 @@ async fn upload_starts_over_when_the_source_stream_is_cut() {
     assert_eq!(placed, Placed::Copied { bytes: 12_000_000 });
     assert_eq!(gets.load(std::sync::atomic::Ordering::SeqCst), 3);
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(
-        seen,
-        vec![8 << 20, 0, 8 << 20, 0, 8 << 20, 12_000_000],
-        "each cut restarts the count"
+    // Each of the two cuts restarts the count (a chunk sent while the next is read may or may
+    // not have been acknowledged when the cut comes); the last attempt goes to the end.
+    assert_eq!(seen.iter().filter(|n| **n == 0).count(), 2, "{seen:?}");
+    assert_eq!(seen.last(), Some(&12_000_000), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[1] == 0 || w[1] > w[0]),
+        "it only goes up between restarts: {seen:?}"
     );
     assert_eq!(digest_at(&to, &name, &desc.digest).await, desc.digest);
 }
