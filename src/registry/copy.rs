@@ -12,7 +12,8 @@ use futures::StreamExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a copy did.
+/// What a copy did: layers found, mounted and copied (configs are not counted, as a push does
+/// not count them), and the bytes that crossed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CopyReport {
     pub present: usize,
@@ -61,10 +62,12 @@ impl Registry {
             Manifest::Index { .. } => children.iter().collect(),
         };
         let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut configs: Vec<&str> = Vec::new();
         let mut layers = 0;
         for m in &images {
             if let Manifest::Image { config, layers: l } = &m.manifest {
                 layers += l.len();
+                configs.push(&config.digest);
                 for d in std::iter::once(config).chain(l) {
                     if !blobs.iter().any(|b| b.digest == d.digest) {
                         blobs.push(d.clone());
@@ -99,11 +102,11 @@ impl Registry {
                     if let Ok(Placed::Copied { bytes }) = &placed {
                         done.fetch_add(*bytes, Ordering::Relaxed);
                     }
-                    placed.map_err(|e| e.context(format!("blob {}", b.digest)))
+                    (b, placed.map_err(|e| e.context(format!("blob {}", b.digest))))
                 }
             })
             .collect();
-        let placed: Vec<Result<Placed, Error>> = futures::stream::iter(places)
+        let placed: Vec<(&Descriptor, Result<Placed, Error>)> = futures::stream::iter(places)
             .buffer_unordered(jobs.max(1))
             .collect()
             .await;
@@ -112,12 +115,14 @@ impl Registry {
             layers,
             ..CopyReport::default()
         };
-        for p in placed {
+        // Layers are counted, as a push counts them; a config's bytes count all the same.
+        for (b, p) in placed {
+            let layer = usize::from(!configs.contains(&b.digest.as_str()));
             match p? {
-                Placed::Present => report.present += 1,
-                Placed::Mounted => report.mounted += 1,
+                Placed::Present => report.present += layer,
+                Placed::Mounted => report.mounted += layer,
                 Placed::Copied { bytes } => {
-                    report.copied += 1;
+                    report.copied += layer;
                     report.bytes += bytes;
                 }
             }
