@@ -102,7 +102,10 @@ impl Registry {
                     if let Ok(Placed::Copied { bytes }) = &placed {
                         done.fetch_add(*bytes, Ordering::Relaxed);
                     }
-                    (b, placed.map_err(|e| e.context(format!("blob {}", b.digest))))
+                    (
+                        b,
+                        placed.map_err(|e| e.context(format!("blob {}", b.digest))),
+                    )
                 }
             })
             .collect();

@@ -95,7 +95,10 @@ fn same_registry_targets_are_mounted_and_upload_nothing() {
     assert_eq!(column(&doc, "via"), ["daemon", "mount"], "{r:?}");
     let y = &doc["targets"][1];
     assert_eq!(y["bytes_pushed"], 0, "{r:?}");
-    assert_eq!(y["layers"]["mounted"], 2, "two layers (and the config): {r:?}");
+    assert_eq!(
+        y["layers"]["mounted"], 2,
+        "two layers (and the config): {r:?}"
+    );
     assert_eq!(y["digest"], doc["targets"][0]["digest"]);
     let y_uploads: Vec<String> = proxy
         .log()
@@ -252,4 +255,47 @@ fn a_copy_refused_for_credentials_exits_7_and_names_the_login() {
             .is_some_and(|e| e.contains("docker pushx login")),
         "{r:?}"
     );
+}
+
+#[test]
+fn a_read_from_the_first_target_reset_midway_is_retried_and_the_manifest_comes_last() {
+    let reg = need!("PUSHX_TEST_REGISTRY");
+    let primary = FaultProxy::start(&reg);
+    let target = FaultProxy::start(&reg);
+    primary.cut_blob_bodies(1, BodyCut::Reset { after: 100_000 });
+    let s = Scenario::new().random_image(400_000);
+    let u = unique("e2e/fanout-reset");
+    let targets = vec![
+        format!("{}/{u}/a:1", primary.addr()),
+        format!("{}/{u}/b:1", target.addr()),
+    ];
+    let r = fan_out(
+        &s,
+        &[
+            "--fanout",
+            "copy",
+            "--verify",
+            "digest",
+            "--retry-delay",
+            "100ms",
+        ],
+        &targets,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc = r.json();
+    assert_eq!(column(&doc, "via"), ["daemon", "copy"], "{r:?}");
+    assert!(primary.injected() >= 1, "{:#?}", primary.log());
+    // At the target: one manifest PUT, after every blob upload of the copy.
+    let log = target.log();
+    let puts: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].starts_with("PUT") && log[i].contains("/manifests/"))
+        .collect();
+    assert_eq!(puts.len(), 1, "{log:#?}");
+    let last_upload = (0..log.len())
+        .rev()
+        .find(|&i| log[i].contains("/blobs/uploads/"))
+        .expect("blob uploads");
+    assert!(last_upload < puts[0], "{log:#?}");
+    let v = s.pushx(&["verify", "--mode", "full", &targets[1]]);
+    assert_eq!(v.code, 0, "{v:?}");
 }
