@@ -190,7 +190,17 @@ impl Remote for Registries {
     }
 
     async fn reachable(&self, r: &Reference, auth: &RegistryAuth) -> bool {
-        self.open(&r.domain, auth).await.is_ok()
+        if lock(&self.unusable).contains_key(&r.domain) {
+            return false;
+        }
+        match self.open(&r.domain, auth).await {
+            Ok(_) => true,
+            Err(e) => {
+                // The up-to-date check would wait for it again.
+                lock(&self.unusable).insert(r.domain.clone(), e);
+                false
+            }
+        }
     }
 
     async fn copy(
