@@ -198,11 +198,11 @@ fn media_type_of(body: &[u8]) -> Option<String> {
 }
 
 /// Whether a copy that failed with `e` may still get the target there by a push through the
-/// daemon: when the source could not be read from here, or the target refused something only
-/// a copy does. Not when the target refused the credentials or could not be reached: a push
-/// would meet that too.
+/// daemon: when the source could not be read from here, the target could not be reached from
+/// here (the daemon may reach it), or the target refused something only a copy does. Not when
+/// the target refused the credentials: a push would meet that too.
 pub(crate) fn daemon_may_do_better(e: &Error) -> bool {
-    is_source_failure(e) || !matches!(e.kind, Kind::Auth | Kind::Unreachable)
+    is_source_failure(e) || e.kind != Kind::Auth
 }
 
 #[cfg(test)]
@@ -224,7 +224,7 @@ mod tests {
             Kind::Auth,
             "unauthorized"
         )));
-        assert!(!daemon_may_do_better(&Error::new(
+        assert!(daemon_may_do_better(&Error::new(
             Kind::Unreachable,
             "refused"
         )));

@@ -222,7 +222,9 @@ impl Remote for Registries {
             .open(&target.domain, auth)
             .await
             .map_err(|error| CopyFailed {
-                fallback: false,
+                // The daemon may reach what this machine cannot; refused credentials it
+                // would meet too.
+                fallback: error.kind != Kind::Auth,
                 error,
             })?;
         let report = dst
