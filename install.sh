@@ -2,11 +2,14 @@
 # Build docker-pushx and install it: the plugin into docker's cli-plugins directory, the
 # credential helper onto PATH. Run it again to update. `./install.sh --uninstall` first undoes
 # `docker pushx configure` (the config.json entries naming pushx: a credsStore naming a missing
-# helper fails every `docker login`), then removes both binaries.
+# helper fails every `docker login`), then removes both binaries and the man pages.
 #
 # Environment: DOCKER_CONFIG (docker's config directory, default ~/.docker); PUSHX_BIN_DIR (where
-# the helper goes; default /usr/local/bin as root, else ~/.local/bin); PUSHX_INSTALL_FROM=DIR
-# installs the two binaries found in DIR instead of building them (the tests use it).
+# the helper goes; default /usr/local/bin as root, else ~/.local/bin); PUSHX_MAN_DIR (the man
+# directory the pages go under, in man1/; default share/man beside PUSHX_BIN_DIR, e.g.
+# /usr/local/share/man or ~/.local/share/man, where man looks for a bin directory on PATH);
+# PUSHX_INSTALL_FROM=DIR installs the two binaries found in DIR instead of building them (the
+# tests use it).
 set -eu
 cd "$(dirname "$0")"
 
@@ -19,6 +22,7 @@ elif [ "$(id -u)" = 0 ]; then
 else
   bin_dir="$HOME/.local/bin"
 fi
+man_dir="${PUSHX_MAN_DIR:-$(dirname "$bin_dir")/share/man}/man1"
 usage="usage: ./install.sh [--uninstall]"
 
 uninstall() {
@@ -47,6 +51,14 @@ uninstall() {
       echo "not installed: $f"
     fi
   done
+  pages=0
+  for f in "$man_dir"/docker-pushx.1 "$man_dir"/docker-pushx-*.1; do
+    if [ -f "$f" ]; then
+      rm -f "$f"
+      pages=$((pages + 1))
+    fi
+  done
+  if [ "$pages" -gt 0 ]; then echo "removed $pages man pages from $man_dir"; else echo "not installed: man pages in $man_dir"; fi
   echo "logins docker-pushx kept stay in the OS keyring (\`docker pushx logout SERVER\` before uninstalling removes one)"
 }
 
@@ -74,6 +86,13 @@ install -m 0755 "$from/docker-pushx" "$plugin_dir/docker-pushx"
 install -m 0755 "$from/docker-credential-pushx" "$bin_dir/docker-credential-pushx"
 echo "installed $plugin_dir/docker-pushx"
 echo "installed $bin_dir/docker-credential-pushx"
+# Man pages, generated from the command-line definitions by the binary just installed.
+# Without them everything else still works: a failure is only a warning.
+if out=$("$plugin_dir/docker-pushx" __man "$man_dir" 2>&1); then
+  echo "installed $(printf '%s\n' "$out" | grep -c .) man pages into $man_dir (man docker-pushx)"
+else
+  echo "warning: man pages not installed: $out" >&2
+fi
 case ":$PATH:" in
   *":$bin_dir:"*) ;;
   *) echo "note: $bin_dir is not on PATH; add it (e.g. export PATH=\"$bin_dir:\$PATH\") so docker can run docker-credential-pushx" ;;

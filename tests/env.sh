@@ -21,6 +21,8 @@ need keyctl keyutils
 need docker-credential-secretservice golang-docker-credential-helpers
 need hyperfine hyperfine
 need jq jq
+# tests/e2e/help.rs: the man pages must render without warnings.
+need man man-db
 # bench/verify.sh: the peak RSS of `verify`, from GNU time's -v report.
 need /usr/bin/time time
 # bench/: skopeo, the peer in the push comparisons; gnuplot draws bench/scaling.png.

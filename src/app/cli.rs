@@ -15,10 +15,13 @@ pub(crate) const HELP: &str = "help";
     long_about = "Tag a local image with every name it should be published under, push each through the \
                   Docker daemon (only missing layers are uploaded), then verify that the registry holds what \
                   was pushed.",
-    after_help = "Examples:\n  docker pushx myapi:2.3.0 registry.example.com/myteam/myapi:2.3.0\n  \
+    // Every command's `after_help` is its examples, one per line: `help` prints them under
+    // docker's "Examples:" heading and `man` under EXAMPLES.
+    after_help = "  docker pushx myapi:2.3.0 registry.example.com/myteam/myapi:2.3.0\n  \
                   docker pushx myapi:2.3.0 reg.example.com/team/myapi ghcr.io/me/myapi -t 2.3 -t latest\n  \
                   docker pushx registry.example.com/myteam/myapi:2.3.0\n  \
-                  docker pushx --format json myapi:2.3.0 reg.example.com/team/myapi:2.3.0",
+                  docker pushx --format json myapi:2.3.0 reg.example.com/team/myapi:2.3.0\n  \
+                  docker pushx -q --digest-file digest.txt myapi:2.3.0 localhost:5000/myapi",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     disable_help_subcommand = true
@@ -33,21 +36,60 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Log in to a registry; the login is kept in the OS keyring.
+    #[command(
+        after_help = "  docker pushx login registry.example.com -u ci-bot --password-stdin < token.txt\n  \
+                            docker pushx login localhost:5000 --store keyutils\n  \
+                            docker pushx login"
+    )]
     Login(LoginArgs),
     /// Remove a registry login from the OS keyring.
+    #[command(after_help = "  docker pushx logout registry.example.com\n  \
+                            docker pushx logout")]
     Logout(LogoutArgs),
     /// List the logins kept by docker-pushx (never the secrets).
+    #[command(after_help = "  docker pushx logins\n  \
+                            docker pushx logins --format json")]
     Logins(LoginsArgs),
-    /// Point docker at docker-credential-pushx (credsStore, or credHelpers per registry).
+    /// Make docker keep its logins through docker-credential-pushx.
+    ///
+    /// It writes `credsStore` (every registry), or a `credHelpers` entry for each --registry,
+    /// into docker's config.json.
+    #[command(after_help = "  docker pushx configure\n  \
+                            docker pushx configure --registry ghcr.io\n  \
+                            docker pushx configure --undo")]
     Configure(ConfigureArgs),
-    /// Move logins kept in plain text in config.json, or in another helper, into the keyring.
+    /// Move plaintext logins and other helpers' logins into the keyring.
+    ///
+    /// Logins kept in plain text in config.json (`auths`), or by another credential helper
+    /// named there, are moved into the OS keyring.
+    #[command(after_help = "  docker pushx import --dry-run\n  \
+                            docker pushx import")]
     Import(ImportArgs),
     /// Check the daemon, the credential stores and docker's configuration.
+    #[command(after_help = "  docker pushx doctor\n  \
+                            docker --context prod pushx doctor")]
     Doctor,
-    /// Check images already in a registry, from the registry itself (every blob, by default).
+    /// Check images in a registry, from the registry itself.
+    ///
+    /// Not through the daemon: the manifest, and with --mode full (the default) the config and
+    /// every layer blob, read back and hashed.
+    #[command(after_help = "  docker pushx verify localhost:5000/myapi:2.3.0\n  \
+                            docker pushx verify --source myapi:2.3.0 reg.example.com/team/myapi:2.3.0\n  \
+                            docker pushx verify --mode digest --format json reg.example.com/team/myapi:2.3.0")]
     Verify(VerifyArgs),
-    /// Print the version.
-    Version,
+    /// Show the version, commit, compiler and credential stores.
+    ///
+    /// The commit is `unknown` for a build outside the project's git repository.
+    #[command(after_help = "  docker pushx version\n  \
+                            docker pushx version --format json")]
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VersionArgs {
+    /// How to print it: table (the layout of `docker version`) or json.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// The names of the subcommands, and `help`.
@@ -220,7 +262,7 @@ pub(crate) struct PushArgs {
     /// What to check after each push.
     #[arg(long, value_enum, default_value_t = VerifyMode::Pull)]
     pub verify: VerifyMode,
-    /// How to show progress on stderr [default: auto, or quiet with -q]
+    /// How to show progress on stderr; auto by default, quiet with -q.
     #[arg(long, value_enum, value_name = "MODE")]
     pub progress: Option<ProgressMode>,
     /// How to print the result on stdout.

@@ -4,15 +4,18 @@ pub(crate) mod cancel;
 pub(crate) mod cli;
 pub(crate) mod configure;
 pub(crate) mod doctor;
+pub(crate) mod help;
 pub(crate) mod login;
+pub(crate) mod man;
 pub(crate) mod push;
 pub(crate) mod settings;
 pub(crate) mod table;
 pub(crate) mod verify;
+pub(crate) mod version;
 
 use crate::error::{Error, Kind};
 use crate::protocol::plugin::{self, Invocation};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use settings::Settings;
 use std::io::Write;
@@ -38,6 +41,12 @@ pub fn main() -> i32 {
             0
         }
         Invocation::Help(_) => run_cli(vec!["--help".into()]),
+        Invocation::Run(_, rest) if rest.first().map(String::as_str) == Some(man::MAN_ARG) => {
+            match man::run(&rest[1..]) {
+                Ok(()) => 0,
+                Err(e) => report(&e),
+            }
+        }
         Invocation::Run(global, rest) => {
             init_tracing(&global);
             match parse(rest) {
@@ -68,6 +77,8 @@ fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
         Some(Err(e)) => return Err(Error::usage(format!("{e} (see docker pushx --help)"))),
     };
     // A misspelled command is taken for SOURCE; when that fails to parse, name the command.
+    // Help in docker's layout, for the command named first (if any).
+    let asked = rest.first().filter(|w| commands.contains(w)).cloned();
     let suggestion = rest
         .first()
         .and_then(|w| cli::did_you_mean(w, &commands))
@@ -75,12 +86,16 @@ fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
         .unwrap_or_default();
     match Cli::try_parse_from(std::iter::once("docker pushx".to_string()).chain(rest)) {
         Ok(cli) => Ok(Some(cli)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            let mut root = Cli::command();
+            root.build();
+            let text = help::render(&root, asked.as_deref(), help::width())
+                .unwrap_or_else(|| e.render().to_string());
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+            Ok(None)
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
             let _ = e.print();
             Ok(None)
         }
@@ -103,9 +118,8 @@ fn parse(rest: Vec<String>) -> Result<Option<Cli>, Error> {
 }
 
 fn execute(global: plugin::GlobalFlags, cli: Cli) -> Result<(), Error> {
-    if let Some(Command::Version) = cli.command {
-        println!("docker-pushx {}", env!("CARGO_PKG_VERSION"));
-        return Ok(());
+    if let Some(Command::Version(a)) = &cli.command {
+        return version::run(a);
     }
     let settings = Settings::load(global)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,7 +142,7 @@ fn execute(global: plugin::GlobalFlags, cli: Cli) -> Result<(), Error> {
                 Some(Command::Import(a)) => configure::import(&settings, a),
                 Some(Command::Doctor) => doctor::doctor(&settings).await,
                 Some(Command::Verify(a)) => verify::run(&settings, a).await,
-                Some(Command::Version) | None => Ok(()),
+                Some(Command::Version(_)) | None => Ok(()),
             }
         };
         tokio::select! {

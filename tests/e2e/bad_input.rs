@@ -173,9 +173,9 @@ fn a_malformed_config_json_is_refused_and_left_alone() {
 fn help_works_like_dockers() {
     let cfg = Config::new();
     for (args, says) in [
-        (&["help"][..], "Usage: docker pushx [OPTIONS] <SOURCE>"),
-        (&["help", "login"][..], "Usage: docker pushx login"),
-        (&["help", "doctor"][..], "Usage: docker pushx doctor"),
+        (&["help"][..], "Usage:  docker pushx [OPTIONS] SOURCE"),
+        (&["help", "login"][..], "Usage:  docker pushx login"),
+        (&["help", "doctor"][..], "Usage:  docker pushx doctor"),
     ] {
         // No daemon is needed to print help.
         let r = run(cfg
@@ -188,12 +188,15 @@ fn help_works_like_dockers() {
     }
     // Through the docker CLI and its plugin protocol.
     for (args, says) in [
-        (&["pushx", "help", "login"][..], "Usage: docker pushx login"),
-        (&["pushx", "help"][..], "Usage: docker pushx [OPTIONS]"),
-        (&["help", "pushx"][..], "Usage: docker pushx [OPTIONS]"),
+        (
+            &["pushx", "help", "login"][..],
+            "Usage:  docker pushx login",
+        ),
+        (&["pushx", "help"][..], "Usage:  docker pushx [OPTIONS]"),
+        (&["help", "pushx"][..], "Usage:  docker pushx [OPTIONS]"),
         (
             &["pushx", "login", "--help"][..],
-            "Usage: docker pushx login",
+            "Usage:  docker pushx login",
         ),
     ] {
         let r = run(cfg.docker().args(args));

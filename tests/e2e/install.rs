@@ -127,3 +127,84 @@ fn uninstall_undoes_configure_and_docker_login_works_again() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("not installed"), "{r:?}");
 }
+
+#[test]
+fn install_places_man_pages_and_uninstall_removes_them() {
+    let t = tempfile::tempdir().unwrap();
+    let (home, config, bin) = (
+        t.path().join("home"),
+        t.path().join("docker"),
+        t.path().join("bin"),
+    );
+    std::fs::create_dir_all(&home).unwrap();
+    let r = run(&mut install_sh(&home, &config, &bin));
+    assert_eq!(r.code, 0, "{r:?}");
+    // Beside the helper's bin directory, where man looks for a bin directory on PATH.
+    let man1 = t.path().join("share/man/man1");
+    assert!(
+        r.stdout
+            .contains(&format!("man pages into {}", man1.display())),
+        "{r:?}"
+    );
+    let top = man1.join("docker-pushx.1");
+    for page in [
+        "docker-pushx.1",
+        "docker-pushx-login.1",
+        "docker-pushx-verify.1",
+        "docker-pushx-version.1",
+    ] {
+        assert!(man1.join(page).is_file(), "{page}: {r:?}");
+    }
+    let pages = std::fs::read_dir(&man1).unwrap().count();
+    // `man` finds them by name through PATH, as it will for a user.
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let found = run(Command::new("man")
+        .args(["-w", "docker-pushx-login"])
+        .env("PATH", &path)
+        .env_remove("MANPATH"));
+    assert_eq!(found.code, 0, "{found:?}");
+    assert_eq!(
+        found.stdout.trim(),
+        man1.join("docker-pushx-login.1").display().to_string()
+    );
+    // A page of someone else's in the same directory stays.
+    let other = man1.join("docker-other.1");
+    std::fs::write(&other, ".TH OTHER 1\n").unwrap();
+
+    let r = run(install_sh(&home, &config, &bin).arg("--uninstall"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            "removed {pages} man pages from {}",
+            man1.display()
+        )),
+        "{r:?}"
+    );
+    assert!(!top.exists(), "{r:?}");
+    let left: Vec<_> = std::fs::read_dir(&man1)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, vec![other], "{r:?}");
+
+    // PUSHX_MAN_DIR chooses another man directory.
+    let elsewhere = t.path().join("man");
+    let r = run(install_sh(&home, &config, &bin).env("PUSHX_MAN_DIR", &elsewhere));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        elsewhere.join("man1/docker-pushx-doctor.1").is_file(),
+        "{r:?}"
+    );
+    let r = run(install_sh(&home, &config, &bin)
+        .env("PUSHX_MAN_DIR", &elsewhere)
+        .arg("--uninstall"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        !elsewhere.join("man1/docker-pushx-doctor.1").exists(),
+        "{r:?}"
+    );
+}

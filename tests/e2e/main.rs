@@ -16,6 +16,7 @@ mod credentials;
 mod dry_run;
 mod fanout;
 mod faults;
+mod help;
 mod hostile;
 mod install;
 mod leaks;
