@@ -28,6 +28,8 @@ need /usr/bin/time time
 # bench/: skopeo, the peer in the push comparisons; gnuplot draws bench/scaling.png.
 need skopeo skopeo
 need gnuplot gnuplot-nox
+# tests/e2e/completion.rs: docker's bash completion script needs the bash-completion package.
+[[ -e /usr/share/bash-completion/bash_completion ]] || missing+=(bash-completion)
 # The token server (tests/token-server/) runs on Debian's Python with Debian's JWT library.
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 \
   || missing+=(python3 python3-jwt python3-cryptography)

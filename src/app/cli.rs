@@ -196,6 +196,13 @@ pub(crate) struct ConfigureArgs {
     /// plugins.pushx); with --registry, only those registries' credHelpers entries.
     #[arg(long, visible_alias = "remove")]
     pub undo: bool,
+    /// Only declare docker CLI hooks (plugins.pushx.hooks): a next step after docker login
+    /// and docker push.
+    #[arg(long, conflicts_with_all = ["undo", "registries", "no_hooks"])]
+    pub hooks: bool,
+    /// Only remove what --hooks declared.
+    #[arg(long, conflicts_with_all = ["undo", "registries"])]
+    pub no_hooks: bool,
 }
 
 #[derive(Debug, Args)]

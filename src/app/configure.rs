@@ -31,6 +31,9 @@ pub(crate) fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 pub(crate) fn configure(settings: &Settings, args: &ConfigureArgs) -> Result<(), Error> {
+    if args.hooks || args.no_hooks {
+        return crate::app::hooks::configure(settings, args.hooks);
+    }
     if args.undo {
         return undo(settings, args);
     }

@@ -2,9 +2,11 @@
 
 pub(crate) mod cancel;
 pub(crate) mod cli;
+pub(crate) mod complete;
 pub(crate) mod configure;
 pub(crate) mod doctor;
 pub(crate) mod help;
+pub(crate) mod hooks;
 pub(crate) mod login;
 pub(crate) mod man;
 pub(crate) mod push;
@@ -22,10 +24,18 @@ use std::io::Write;
 
 /// The plugin's whole life: returns the process exit code.
 pub fn main() -> i32 {
-    let args = match crate::protocol::args::utf8(std::env::args_os().skip(1)) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // The CLI's hook and completion requests: answered at once, never with an error.
+    if let Some(code) = hooks::answer_if_asked(&argv) {
+        return code;
+    }
+    let args = match crate::protocol::args::utf8(argv) {
         Ok(args) => args,
         Err(e) => return report(&Error::usage(e)),
     };
+    if let Some(code) = complete::answer_if_asked(&args) {
+        return code;
+    }
     let invocation = match plugin::split_argv(&args) {
         Ok(i) => i,
         Err(e) => return report(&Error::usage(format!("{e} (see docker pushx --help)"))),

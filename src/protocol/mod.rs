@@ -2,10 +2,12 @@
 
 pub(crate) mod args;
 pub(crate) mod classify;
+pub(crate) mod completion;
 pub mod config;
 pub(crate) mod daemon_host;
 pub(crate) mod duration;
 pub mod helper;
+pub(crate) mod hooks;
 pub(crate) mod image;
 pub(crate) mod manifest;
 pub(crate) mod plugin;
