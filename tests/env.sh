@@ -23,6 +23,10 @@ need hyperfine hyperfine
 need jq jq
 # tests/e2e/help.rs: the man pages must render without warnings.
 need man man-db
+# ssh:// daemons (tests/e2e/ssh.rs): a real sshd on loopback and the OpenSSH client.
+need /usr/sbin/sshd openssh-server
+need ssh openssh-client
+need ssh-keygen openssh-client
 # bench/verify.sh: the peak RSS of `verify`, from GNU time's -v report.
 need /usr/bin/time time
 # bench/: skopeo, the peer in the push comparisons; gnuplot draws bench/scaling.png.
@@ -202,6 +206,76 @@ export PUSHX_TEST_TOKEN_REGISTRY="127.0.0.1:$P4"
 export PUSHX_TEST_TOKEN_SERVICE="$TOKEN_SERVICE"
 export PUSHX_TEST_TOKEN_LOG="$W/token-server.log"
 log "token registry $P4, its token server $PUSHX_TEST_TOKEN_REALM"
+
+# --- sshd, for ssh:// daemon endpoints ----------------------------------------------------------
+# Debian's sshd on a free loopback port, as root, with a host key and client keys made here. Its
+# sessions run this machine's docker CLI, so `docker system dial-stdio` reaches the engine above.
+# OpenSSH reads ~/.ssh/config from the passwd entry, never from $HOME, and no variable names a
+# config file: so the tests put $PUSHX_TEST_SSH_BIN first on PATH, where `ssh` is a two-line
+# wrapper that runs /usr/bin/ssh with `-F` this run's client config (the argv docker-pushx builds
+# is passed through untouched). Host aliases in that config choose the case:
+#   pushx-ok-*        the authorized key              pushx-refused-*   a key sshd does not know
+#   pushx-nodocker-*  a key whose commands run with PATH=/nonexistent (no docker on the remote)
+#   pushx-unknown-*   an empty known_hosts with strict checking (host key verification fails)
+#   127.0.0.1         the authorized key, for ssh://root@127.0.0.1:PORT (-l and -p)
+# (IdentityFile adds to a list, so each key is named in one block only.)
+# The `*` lets each test use a host name of its own and look for ssh processes left behind.
+S="$W/ssh"
+mkdir -p "$S/bin" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -C pushx-test-host -f "$S/host_key"
+for k in ok refused nodocker; do ssh-keygen -q -t ed25519 -N '' -C "pushx-test-$k" -f "$S/$k"; done
+{
+  cat "$S/ok.pub"
+  # The user's shell rc files may set PATH again: the command it runs sets it last.
+  printf 'command="PATH=/nonexistent exec /bin/sh -c \\"$SSH_ORIGINAL_COMMAND\\"" %s\n' \
+    "$(cat "$S/nodocker.pub")"
+} > "$S/authorized_keys"
+SSH_PORT=$(free_port)
+cat > "$S/sshd_config" <<CONF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $S/host_key
+AuthorizedKeysFile $S/authorized_keys
+PidFile $S/sshd.pid
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+MaxStartups 200
+LogLevel ERROR
+CONF
+printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$S/host_key.pub")" > "$S/known_hosts"
+: > "$S/known_hosts_empty"
+cat > "$S/ssh_config" <<CONF
+Host pushx-ok-* 127.0.0.1
+  IdentityFile $S/ok
+Host pushx-refused-*
+  IdentityFile $S/refused
+Host pushx-nodocker-*
+  IdentityFile $S/nodocker
+Host pushx-unknown-*
+  UserKnownHostsFile $S/known_hosts_empty
+Host pushx-*
+  HostName 127.0.0.1
+  Port $SSH_PORT
+  User root
+Host *
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile $S/known_hosts
+  StrictHostKeyChecking yes
+  GlobalKnownHostsFile /dev/null
+  LogLevel ERROR
+CONF
+printf '#!/bin/sh\nexec /usr/bin/ssh -F %q "$@"\n' "$S/ssh_config" > "$S/bin/ssh"
+chmod 755 "$S/bin/ssh"
+/usr/sbin/sshd -f "$S/sshd_config" -D -e >"$S/sshd.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 "$S/bin/ssh" -o BatchMode=yes pushx-ok-probe true \
+  || { cat "$S/sshd.log" >&2; die "sshd did not come up on 127.0.0.1:$SSH_PORT"; }
+export PUSHX_TEST_SSH_BIN="$S/bin" PUSHX_TEST_SSH_PORT="$SSH_PORT"
+log "sshd on 127.0.0.1:$SSH_PORT (client wrapper $S/bin/ssh)"
 
 # A keyring of the run's own: an existing login keyring with another password would stay locked.
 export XDG_DATA_HOME="$W/xdg-data" XDG_STATE_HOME="$W/xdg-state"

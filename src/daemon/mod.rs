@@ -2,6 +2,7 @@
 //! raw messages docker-pushx must read (bollard's push type drops the layer id and the digest).
 
 pub(crate) mod endpoint;
+mod ssh;
 pub(crate) mod transport;
 
 use crate::error::{Error, Kind};
@@ -46,6 +47,7 @@ pub(crate) fn describe(endpoint: &Endpoint) -> String {
                 if tls.is_some() { " (TLS)" } else { "" }
             )
         }
+        Endpoint::Ssh(spec) => spec.to_string(),
     }
 }
 
@@ -373,7 +375,11 @@ fn urlencode(s: &str) -> String {
     out
 }
 
-fn unreachable_daemon(address: &str, e: &dyn std::fmt::Display) -> Error {
+fn unreachable_daemon(address: &str, e: &std::io::Error) -> Error {
+    // An ssh failure already names the daemon, the cause and the fix.
+    if let Some(ssh) = e.get_ref().and_then(|e| e.downcast_ref::<ssh::SshError>()) {
+        return Error::new(Kind::Unreachable, ssh.to_string());
+    }
     Error::new(
         Kind::Unreachable,
         format!(

@@ -1,7 +1,8 @@
-//! The HTTP connection to the daemon (unix socket, TCP, TCP with TLS), shared by bollard's typed
-//! calls and the few requests whose raw body docker-pushx reads itself.
+//! The HTTP connection to the daemon (unix socket, TCP, TCP with TLS, ssh), shared by bollard's
+//! typed calls and the few requests whose raw body docker-pushx reads itself.
 
 use crate::daemon::endpoint::{Endpoint, TlsSettings};
+use crate::daemon::ssh::{SshConnector, find_ssh_error};
 use crate::error::{Error, Kind};
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -42,7 +43,13 @@ enum Inner {
         client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
         authority: String,
     },
+    /// One `ssh … docker system dial-stdio` process per pooled connection.
+    Ssh { client: Client<SshConnector, Body> },
 }
+
+/// The authority of requests over ssh: the connection goes to the daemon whatever it says
+/// (docker uses the same dummy host).
+const SSH_AUTHORITY: &str = "docker.example.com";
 
 /// One connection pool to one daemon. Requests carry only a path; the transport adds the
 /// scheme and address of the endpoint it was built for.
@@ -88,6 +95,10 @@ impl Transport {
                     }
                 }
             }
+            Endpoint::Ssh(spec) => Inner::Ssh {
+                client: Client::builder(TokioExecutor::new())
+                    .build(SshConnector::new(spec.clone())),
+            },
         };
         Ok(Transport { inner })
     }
@@ -116,8 +127,16 @@ impl Transport {
                 parts.uri = uri("https", authority, &pq)?;
                 client.request(Request::from_parts(parts, body)).await
             }
+            Inner::Ssh { client } => {
+                parts.uri = uri("http", SSH_AUTHORITY, &pq)?;
+                client.request(Request::from_parts(parts, body)).await
+            }
         };
-        res.map_err(|e| std::io::Error::other(describe_client_error(&e)))
+        res.map_err(|e| match find_ssh_error(&e) {
+            // Kept as a type: it is the whole message, fix included (see `crate::daemon`).
+            Some(ssh) => std::io::Error::other(ssh.clone()),
+            None => std::io::Error::other(describe_client_error(&e)),
+        })
     }
 }
 

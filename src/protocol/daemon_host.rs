@@ -25,6 +25,83 @@ pub(crate) enum Endpoint {
         port: u16,
         tls: Option<TlsSettings>,
     },
+    /// `ssh://[user@]host[:port][/socket]`: the Engine API through `ssh … docker system
+    /// dial-stdio`, as docker's connection helper does.
+    Ssh(SshSpec),
+}
+
+/// An `ssh://` daemon address, as docker/cli's `connhelper/ssh.Spec` holds it. `host` is bare
+/// (no brackets); `path` is the remote daemon socket, passed to the remote docker as `--host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SshSpec {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+    pub path: Option<String>,
+}
+
+/// Seconds ssh waits for the TCP connection: docker's `addSSHTimeout` default.
+const SSH_CONNECT_TIMEOUT: &str = "ConnectTimeout=30";
+
+impl SshSpec {
+    /// The arguments after `ssh`: docker/cli's `-o ConnectTimeout=30 -T [-l USER] [-p PORT] --
+    /// HOST docker [--host unix://PATH] system dial-stdio`, plus `-o BatchMode=yes`. docker
+    /// starts ssh in a session of its own, with no terminal to prompt on; here ssh shares the
+    /// terminal's session but not its foreground group, where a prompt would stop it: BatchMode
+    /// turns every prompt (password, passphrase, unknown host key) into a failure instead. No
+    /// secret is ever part of them: a password in the URL is refused at parse time.
+    pub(crate) fn ssh_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = ["-o", SSH_CONNECT_TIMEOUT, "-T", "-o", "BatchMode=yes"]
+            .map(String::from)
+            .to_vec();
+        if let Some(user) = &self.user {
+            args.extend(["-l".into(), user.clone()]);
+        }
+        if let Some(port) = self.port {
+            args.extend(["-p".into(), port.to_string()]);
+        }
+        args.extend(["--".into(), self.host.clone(), "docker".into()]);
+        if let Some(path) = &self.path {
+            args.extend(["--host".into(), format!("unix://{path}")]);
+        }
+        args.extend(["system".into(), "dial-stdio".into()]);
+        args
+    }
+
+    /// How to try the same login by hand: `ssh [-p PORT] [USER@]HOST`.
+    pub(crate) fn ssh_command(&self) -> String {
+        let mut s = String::from("ssh ");
+        if let Some(port) = self.port {
+            s.push_str(&format!("-p {port} "));
+        }
+        if let Some(user) = &self.user {
+            s.push_str(user);
+            s.push('@');
+        }
+        s.push_str(&self.host);
+        s
+    }
+}
+
+impl fmt::Display for SshSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ssh://")?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        if let Some(path) = &self.path {
+            f.write_str(path)?;
+        }
+        Ok(())
+    }
 }
 
 /// TLS for a tcp daemon. Absent files mean: system roots for `ca`, no client certificate.
@@ -57,7 +134,7 @@ pub(crate) fn test_tls(
 /// control characters in them cannot break it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HostError {
-    /// A valid docker host that docker-pushx cannot dial (ssh://, npipe://, fd://).
+    /// A valid docker host that docker-pushx cannot dial (npipe://, fd://).
     Unsupported { host: String, scheme: String },
     /// A host docker itself would reject.
     Invalid { host: String, reason: String },
@@ -69,14 +146,13 @@ impl fmt::Display for HostError {
             HostError::Unsupported { host, scheme } => {
                 write!(
                     f,
-                    "unsupported endpoint {host:?}: docker-pushx supports unix:// and tcp:// daemons"
+                    "unsupported endpoint {host:?}: docker-pushx supports unix://, tcp:// and ssh:// daemons"
                 )?;
                 match scheme.as_str() {
-                    "ssh" => f.write_str(
-                        " (ssh:// is not supported yet: forward the remote socket with ssh -L and point -H at the local unix:// path)",
-                    ),
                     "npipe" => f.write_str(" (npipe:// is for Docker on Windows)"),
-                    "fd" => f.write_str(" (fd:// is a daemon listen address, not one a client can dial)"),
+                    "fd" => f.write_str(
+                        " (fd:// is a daemon listen address, not one a client can dial)",
+                    ),
                     _ => Ok(()),
                 }
             }
@@ -94,8 +170,9 @@ impl std::error::Error for HostError {}
 /// Parse a host the way docker's `opts.ParseHost` does: `""` is the default socket
 /// (`tcp://localhost:2376` when TLS is on), `unix:///p`, `tcp://h:p`, `h:p`, `tcp://h` (port
 /// 2375, or 2376 when TLS is on), `[::1]:2375`; `http://` reads as tcp and `https://` as tcp
-/// with TLS. `ssh://`, `npipe://` and `fd://` are [`HostError::Unsupported`]. TLS settings
-/// never apply to unix sockets.
+/// with TLS; `ssh://[user@]host[:port][/socket]` as docker's `connhelper/ssh.NewSpec`.
+/// `npipe://` and `fd://` are [`HostError::Unsupported`]. TLS settings never apply to unix
+/// sockets nor to ssh.
 pub(crate) fn parse_host(s: &str, tls: Option<TlsSettings>) -> Result<Endpoint, HostError> {
     let host = s.trim();
     if host.is_empty() {
@@ -125,13 +202,114 @@ pub(crate) fn parse_host(s: &str, tls: Option<TlsSettings>) -> Result<Endpoint, 
             });
             parse_tcp(rest, Some(tls)).map_err(invalid)
         }
-        "ssh" | "npipe" | "fd" => Err(HostError::Unsupported {
+        // The URL may hold a password (refused): the message shows it masked, as Go's
+        // URL.Redacted does.
+        "ssh" => parse_ssh(rest)
+            .map(Endpoint::Ssh)
+            .map_err(|reason| HostError::Invalid {
+                host: redact_password(host, rest),
+                reason,
+            }),
+        "npipe" | "fd" => Err(HostError::Unsupported {
             host: host.to_owned(),
             scheme: scheme.to_owned(),
         }),
         _ => Err(invalid(format!(
             "unknown scheme {scheme:?}: use unix:///path/to/docker.sock or tcp://host:port"
         ))),
+    }
+}
+
+/// docker/cli's `ssh.NewSpec` on Go's `url.Parse`: user (never a password), a host that is not
+/// empty, an optional port, an optional socket path; no query, no fragment. Two checks docker
+/// leaves to ssh or to the remote shell are made here: the port must be a port, and the path
+/// may hold only characters a remote shell takes literally (ssh hands the remote command to the
+/// user's shell as one string, so a `;` in it would run a command there).
+fn parse_ssh(rest: &str) -> Result<SshSpec, String> {
+    if rest.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err("invalid control character in address".into());
+    }
+    let (url, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    if !fragment.is_empty() {
+        return Err(format!("fragments are not allowed: {fragment:?}"));
+    }
+    let (url, query) = url.split_once('?').unwrap_or((url, ""));
+    if !query.is_empty() {
+        return Err(format!("query parameters are not allowed: {query:?}"));
+    }
+    let (authority, path) = url.split_at(url.find('/').unwrap_or(url.len()));
+    let (user, hostport) = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            if !valid_userinfo(userinfo) {
+                return Err("invalid user info before '@'".into());
+            }
+            if userinfo.contains(':') {
+                return Err(
+                    "plain-text password is not supported: use a key (ssh-agent or IdentityFile)"
+                        .into(),
+                );
+            }
+            let user = utf8(unescape(userinfo, Escape::Other)?)?;
+            (Some(user).filter(|u| !u.is_empty()), &authority[at + 1..])
+        }
+        None => (None, authority),
+    };
+    let hostport = go_parse_host(hostport)?;
+    // Go's URL.Hostname and URL.Port: brackets dropped, the port only when it is digits.
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(rest) => {
+            let close = rest.rfind(']').unwrap_or(rest.len());
+            (
+                &rest[..close],
+                rest[close..].strip_prefix("]:").unwrap_or(""),
+            )
+        }
+        None => hostport.rsplit_once(':').unwrap_or((&hostport, "")),
+    };
+    if host.is_empty() {
+        return Err("hostname is empty: use ssh://[user@]host[:port]".into());
+    }
+    let port = if port.is_empty() {
+        None
+    } else {
+        Some(parse_port(port)?)
+    };
+    let path = utf8(unescape(path, Escape::Other)?)?;
+    let path = match path.as_str() {
+        "" | "/" => None,
+        p if p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+@%=,~".contains(&b)) =>
+        {
+            Some(path)
+        }
+        p => {
+            return Err(format!(
+                "the socket path {p:?} holds characters the remote shell would interpret: use a plain path"
+            ));
+        }
+    };
+    Ok(SshSpec {
+        user,
+        host: host.to_owned(),
+        port,
+        path,
+    })
+}
+
+/// `host` with the password of `scheme://user:password@…` replaced by `xxxxx`.
+fn redact_password(host: &str, rest: &str) -> String {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return host.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => {
+            let scheme = &host[..host.len() - rest.len()];
+            format!("{scheme}{user}:xxxxx{}", &rest[at..])
+        }
+        None => host.to_owned(),
     }
 }
 
@@ -546,11 +724,7 @@ mod tests {
 
     #[test]
     fn parse_host_unsupported_schemes() {
-        for (host, scheme) in [
-            ("ssh://me@h", "ssh"),
-            ("npipe:////./pipe/docker_engine", "npipe"),
-            ("fd://", "fd"),
-        ] {
+        for (host, scheme) in [("npipe:////./pipe/docker_engine", "npipe"), ("fd://", "fd")] {
             match parse_host(host, None) {
                 Err(HostError::Unsupported { scheme: s, host: h }) => {
                     assert_eq!((s.as_str(), h.as_str()), (scheme, host));
@@ -589,6 +763,96 @@ mod tests {
             msg.starts_with("invalid daemon host \"foo://x\": unknown scheme \"foo\""),
             "{msg}"
         );
+    }
+
+    fn ssh(user: Option<&str>, host: &str, port: Option<u16>, path: Option<&str>) -> Endpoint {
+        Endpoint::Ssh(SshSpec {
+            user: user.map(String::from),
+            host: host.into(),
+            port,
+            path: path.map(String::from),
+        })
+    }
+
+    #[test]
+    fn parse_host_ssh_like_docker_ssh_spec() {
+        let t = Some(tls(None, None, None, true));
+        for (s, want) in [
+            ("ssh://h", ssh(None, "h", None, None)),
+            ("ssh://me@h", ssh(Some("me"), "h", None, None)),
+            ("ssh://me@h:2222", ssh(Some("me"), "h", Some(2222), None)),
+            ("ssh://h:22/", ssh(None, "h", Some(22), None)),
+            ("ssh://[::1]:22", ssh(None, "::1", Some(22), None)),
+            ("ssh://[::1]", ssh(None, "::1", None, None)),
+            ("ssh://m%40e@h", ssh(Some("m@e"), "h", None, None)),
+            ("ssh://@h", ssh(None, "h", None, None)),
+            ("ssh://h?", ssh(None, "h", None, None)),
+            (
+                "ssh://me@h/run/user/1000/docker.sock",
+                ssh(Some("me"), "h", None, Some("/run/user/1000/docker.sock")),
+            ),
+        ] {
+            assert_eq!(parse_host(s, None).unwrap(), want, "{s}");
+            // TLS flags do not apply to ssh.
+            assert_eq!(parse_host(s, t.clone()).unwrap(), want, "{s}");
+        }
+        for (bad, why) in [
+            ("ssh://", "hostname is empty"),
+            ("ssh://me@", "hostname is empty"),
+            ("ssh://:22", "hostname is empty"),
+            ("ssh://me:pw@h", "plain-text password is not supported"),
+            ("ssh://h?x=1", "query parameters are not allowed"),
+            ("ssh://h#f", "fragments are not allowed"),
+            ("ssh://h:abc", "invalid port"),
+            ("ssh://h:0", "out of range"),
+            ("ssh://h:70000", "out of range"),
+            ("ssh://h/tmp/x;rm", "remote shell"),
+            ("ssh://h/a%20b", "remote shell"),
+            ("ssh://h/$(id)", "remote shell"),
+            ("ssh://a b", "invalid character"),
+            ("ssh://h\u{1}x", "control character"),
+        ] {
+            match parse_host(bad, None) {
+                Err(e @ HostError::Invalid { .. }) => {
+                    assert!(e.to_string().contains(why), "{bad}: {e}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_ssh_password_never_reaches_the_message() {
+        let msg = parse_host("ssh://me:s3cret@h:22/x", None)
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("s3cret"), "{msg}");
+        assert!(msg.contains("\"ssh://me:xxxxx@h:22/x\""), "{msg}");
+    }
+
+    #[test]
+    fn ssh_args_are_docker_clis_with_batch_mode() {
+        let Endpoint::Ssh(spec) = parse_host("ssh://me@h:2222/run/d.sock", None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            spec.ssh_args().join(" "),
+            "-o ConnectTimeout=30 -T -o BatchMode=yes -l me -p 2222 -- h docker --host unix:///run/d.sock system dial-stdio"
+        );
+        assert_eq!(spec.to_string(), "ssh://me@h:2222/run/d.sock");
+        assert_eq!(spec.ssh_command(), "ssh -p 2222 me@h");
+        let Endpoint::Ssh(spec) = parse_host("ssh://-oProxyCommand=x", None).unwrap() else {
+            panic!()
+        };
+        // A host that looks like an option stays an operand: it comes after `--`.
+        assert_eq!(
+            spec.ssh_args().join(" "),
+            "-o ConnectTimeout=30 -T -o BatchMode=yes -- -oProxyCommand=x docker system dial-stdio"
+        );
+        let Endpoint::Ssh(spec) = parse_host("ssh://[::1]", None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(spec.to_string(), "ssh://[::1]");
     }
 
     #[test]

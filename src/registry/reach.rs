@@ -383,24 +383,25 @@ pub(super) fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// `e` with the note that the registry must be reachable from this machine, when the daemon
-/// is elsewhere (a `tcp://` endpoint, directly or through a context) and `e` says a registry
+/// is elsewhere (a `tcp://` or `ssh://` endpoint, directly or through a context) and `e` says a registry
 /// could not be reached: the daemon reaching it (for a push) proves nothing about this machine.
 pub(crate) fn from_here(e: Error, daemon: Option<&Endpoint>) -> Error {
-    match daemon {
-        Some(Endpoint::Tcp { host, port, .. }) if e.kind == Kind::Unreachable => {
-            let host = if host.contains(':') {
-                format!("[{host}]")
-            } else {
-                host.clone()
-            };
-            let message = format!(
-                "{}; the daemon is remote (tcp://{host}:{port}): verify reads the registry from this machine, so it must be reachable from here too, not only from the daemon",
-                e.message
-            );
-            Error::new(e.kind, message)
+    let remote = match daemon {
+        Some(Endpoint::Tcp { host, port, .. }) if host.contains(':') => {
+            format!("tcp://[{host}]:{port}")
         }
-        _ => e,
+        Some(Endpoint::Tcp { host, port, .. }) => format!("tcp://{host}:{port}"),
+        Some(Endpoint::Ssh(spec)) => spec.to_string(),
+        _ => return e,
+    };
+    if e.kind != Kind::Unreachable {
+        return e;
     }
+    let message = format!(
+        "{}; the daemon is remote ({remote}): verify reads the registry from this machine, so it must be reachable from here too, not only from the daemon",
+        e.message
+    );
+    Error::new(e.kind, message)
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ fn no_daemon_at_the_socket_exits_6() {
     }
     let r = run(cfg
         .pushx()
-        .args(["-H", "ssh://me@host", "pushx", "app:1", "r:5000/x"]));
+        .args(["-H", "ssh://me:pw@host", "pushx", "app:1", "r:5000/x"]));
     assert_eq!(r.code, 2, "{r:?}");
     assert_one_line_error(&r);
     let r = run(cfg
@@ -84,14 +84,16 @@ fn no_daemon_at_the_socket_exits_6() {
     // Commands that need no daemon do not care about a bad endpoint.
     let r = run(cfg.pushx().args([
         "-H",
-        "ssh://me@host",
+        "ssh://me:pw@host",
         "pushx",
         "configure",
         "--registry",
         "r.example",
     ]));
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run(cfg.pushx().args(["-H", "ssh://me@host", "pushx", "doctor"]));
+    let r = run(cfg
+        .pushx()
+        .args(["-H", "ssh://me:pw@host", "pushx", "doctor"]));
     assert_eq!(r.code, 1, "doctor found a problem: {r:?}");
     assert!(
         r.stdout.contains("ssh"),

@@ -254,8 +254,8 @@ fn hostile_inputs() {
             "daemon",
         ),
         case(
-            "ssh endpoint",
-            &["-H", "ssh://me@host", "pushx", &src1, &t],
+            "ssh endpoint with a password",
+            &["-H", "ssh://me:pw@host", "pushx", &src1, &t],
             2,
             "ssh",
         ),

@@ -25,6 +25,7 @@ mod leaks;
 mod precedence;
 mod proxy_selftest;
 mod push;
+mod ssh;
 mod token;
 mod uptodate;
 mod verification;

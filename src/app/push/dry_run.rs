@@ -96,7 +96,7 @@ async fn check(settings: &Settings, args: &PushArgs, plan: Plan) -> Result<DryRu
     })?;
     // A remote daemon may reach registries this machine cannot: say where the check ran.
     let remote = match &endpoint.endpoint {
-        Endpoint::Tcp { .. } => Some(daemon.address.clone()),
+        Endpoint::Tcp { .. } | Endpoint::Ssh(_) => Some(daemon.address.clone()),
         Endpoint::Unix(_) => None,
     };
     let checker = Checker {

@@ -578,29 +578,32 @@ mod tests {
     }
 
     #[test]
-    fn ssh_context_is_unsupported() {
+    fn ssh_context_resolves_to_its_ssh_endpoint() {
         let dir = TempDir::new().unwrap();
-        write_context_host(dir.path(), "prod", "ssh://me@h", false);
+        // What `docker context create prod --docker host=ssh://me@h:2222` writes.
+        write_context_host(dir.path(), "prod", "ssh://me@h:2222", false);
         let flags = GlobalFlags {
             context: Some("prod".into()),
             ..flags_with_config(dir.path())
         };
-        let err = resolve(&flags, &env(&[]), None).unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(
-            err,
-            EndpointError::Host {
-                error: HostError::Unsupported { .. },
-                ..
-            }
-        ));
+        let r = resolve(&flags, &env(&[]), None).unwrap();
+        match &r.endpoint {
+            Endpoint::Ssh(spec) => assert_eq!(spec.to_string(), "ssh://me@h:2222"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((r.context.as_str(), r.source), ("prod", "--context"));
+        write_context_host(dir.path(), "bad", "ssh://me:pw@h", false);
+        let flags = GlobalFlags {
+            context: Some("bad".into()),
+            ..flags_with_config(dir.path())
+        };
+        let msg = resolve(&flags, &env(&[]), None).unwrap_err().to_string();
         assert!(
             msg.starts_with(
-                "context \"prod\": unsupported endpoint \"ssh://me@h\": docker-pushx supports unix:// and tcp:// daemons"
+                "context \"bad\": invalid daemon host \"ssh://me:xxxxx@h\": plain-text password"
             ),
             "{msg}"
         );
-        assert!(msg.contains("ssh:// is not supported yet"), "{msg}");
     }
 
     /// No input may panic: run a deterministic stream of awkward strings through the decoder.

@@ -212,7 +212,8 @@ fn resolve_default(flags: &GlobalFlags, env: &dyn Env) -> Result<Resolved, Endpo
     let source = match (&endpoint, source) {
         (_, s) if !s.is_empty() => s,
         (Endpoint::Unix(_), _) => "default socket",
-        (Endpoint::Tcp { .. }, _) => "default tls host",
+        // An empty host never means ssh: this arm is only for completeness.
+        (Endpoint::Tcp { .. } | Endpoint::Ssh(_), _) => "default tls host",
     };
     Ok(Resolved {
         context: DEFAULT_CONTEXT.to_owned(),

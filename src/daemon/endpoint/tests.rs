@@ -488,18 +488,26 @@ fn flag_certificate_paths_are_kept_even_when_missing() {
 }
 
 #[test]
-fn ssh_docker_host_is_unsupported_and_names_its_origin() {
+fn unusable_docker_hosts_name_their_origin() {
     let err = resolve(
         &GlobalFlags::default(),
-        &env(&[("DOCKER_HOST", "ssh://me@h")]),
+        &env(&[("DOCKER_HOST", "npipe:////./pipe/docker_engine")]),
         None,
     )
     .unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("DOCKER_HOST: unsupported endpoint \"ssh://me@h\""),
+            .starts_with("DOCKER_HOST: unsupported endpoint \"npipe:////./pipe/docker_engine\""),
         "{err}"
     );
+    let r = resolve(
+        &GlobalFlags::default(),
+        &env(&[("DOCKER_HOST", "ssh://me@h")]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.source, "DOCKER_HOST");
+    assert!(matches!(r.endpoint, Endpoint::Ssh(_)), "{r:?}");
     let err = resolve(&host_flag("foo://x"), &env(&[]), None).unwrap_err();
     assert!(
         err.to_string()
