@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod layer;
+mod source;
 use layer::{LayerRead, naming};
 
 #[derive(Debug, Serialize)]
@@ -441,44 +442,6 @@ impl Verifier {
             )),
             None => mismatch(format!("manifest {digest}: {e}")),
         })
-    }
-
-    /// `Ok` when the manifest `digest` with `configs` is the local image `source`: by digest,
-    /// or in the containerd store by its config's content (read now unless already read).
-    async fn is_source(
-        &self,
-        reg: &Registry,
-        repo: &str,
-        digest: &str,
-        configs: Vec<(Descriptor, Option<Content>)>,
-        (src, local): &(String, LocalImage),
-        n: &Counters,
-    ) -> Result<(), Error> {
-        if local.id == digest
-            || configs
-                .iter()
-                .any(|(c, _)| local.is_by_digest(digest, &c.digest))
-        {
-            return Ok(());
-        }
-        let mut why = String::new();
-        if local.compare_content() {
-            for (c, content) in &configs {
-                let content = match content {
-                    Some(content) => content.clone(),
-                    None => self.config(reg, repo, c, n).await?.content(),
-                };
-                match local.same_content(&content) {
-                    Ok(()) => return Ok(()),
-                    Err(d) => why = format!(": {d}"),
-                }
-            }
-        }
-        Err(mismatch(format!(
-            "config {} is not the local image {src} (image ID {}){why}",
-            configs.first().map_or("(none)", |(c, _)| c.digest.as_str()),
-            short_digest(&local.id)
-        )))
     }
 
     /// The config blob, read whole and checked to be what its descriptor says.
