@@ -1,11 +1,11 @@
-# Sourced by bench/fanout.sh, bench/scaling.sh and bench/skopeo-analysis.sh (from the repository
-# root): an environment of tests/env.sh of their own (they start registries with its functions),
-# the release build as a docker CLI plugin, a fresh-image script, skopeo as a peer, and the small
+# Sourced by every bench/ script (from the repository root): the environment of tests/env.sh
+# (their own, or bench/run.sh's when it runs them: then `extra_registry` is not available), the
+# release build as a docker CLI plugin, a fresh-image script, skopeo as a peer, and the small
 # helpers.
 # Options: RUNS (default 7), LAYER_MB (default 16, three layers), PLUGIN (the docker-pushx binary
 # to time, default this tree's release build: another build can be compared on the same set-up).
 
-. tests/env.sh
+[[ -n ${PUSHX_TEST_REGISTRY:-} ]] || . tests/env.sh
 
 RUNS=${RUNS:-7}
 LAYER_MB=${LAYER_MB:-16}

@@ -12,36 +12,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-. tests/env.sh
-
-RUNS=${RUNS:-7}
-LAYER_MB=${LAYER_MB:-16}
-cargo build --release --quiet
-BIN="$ROOT/target/release"
-export DOCKER_CONFIG="$W/docker-config"
-mkdir -p "$DOCKER_CONFIG/cli-plugins"
-ln -sf "$BIN/docker-pushx" "$DOCKER_CONFIG/cli-plugins/docker-pushx"
-export PATH="$BIN:$PATH"
+# A docker config of the run's own, whatever DOCKER_CONFIG says.
+unset DOCKER_CONFIG
+. bench/lib.sh
 R1=$PUSHX_TEST_REGISTRY
 # A second registry for the two-target case.
 P4=$(free_port); registry second "$P4" 0 0
 R2="127.0.0.1:$P4"
 
-# Each run gets an image with new random layers under one fixed local name.
-mkdir -p "$W/img"
-cat > "$W/fresh-image" <<SCRIPT
-#!/bin/sh
-set -e
-cd "$W/img"
-for f in a b c; do head -c \$((\${MB:-$LAYER_MB} * 1000 * 1000)) /dev/urandom > \$f; done
-printf 'FROM scratch\nCOPY a /a\nCOPY b /b\nCOPY c /c\n' > Dockerfile
-DOCKER_BUILDKIT=0 docker build -q --label "pushx-test-run=$PUSHX_TEST_RUN_ID" -t pushx-bench:cur . >/dev/null 2>&1
-SCRIPT
-chmod +x "$W/fresh-image"
+# Each run gets an image with new random layers under one fixed local name: bench/lib.sh's
+# $W/fresh-image.
 
-ms() { awk -v a="$1" 'BEGIN { printf "%.1f ms", a }'; }
+# Three decimals here (bench/lib.sh's ratio has two).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-median_of() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # compare NAME CMD...: run the commands in turn, RUNS times each, each on a freshly built image
 # (built outside the timing); sets MS to their medians in milliseconds, in order (A_MS, B_MS

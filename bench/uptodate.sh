@@ -8,16 +8,7 @@
 # Options: RUNS (default 7), LAYER_MB (default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-[[ -n ${PUSHX_TEST_REGISTRY:-} ]] || . tests/env.sh
-
-RUNS=${RUNS:-7}
-LAYER_MB=${LAYER_MB:-16}
-cargo build --release --quiet
-BIN="$ROOT/target/release"
-export DOCKER_CONFIG="${DOCKER_CONFIG:-$W/docker-config}"
-mkdir -p "$DOCKER_CONFIG/cli-plugins"
-ln -sf "$BIN/docker-pushx" "$DOCKER_CONFIG/cli-plugins/docker-pushx"
+. bench/lib.sh
 R=$PUSHX_TEST_REGISTRY
 U="$W/uptodate-bench"
 mkdir -p "$U/img"

@@ -11,18 +11,9 @@
 # Options: RUNS (default 7), LAYER_MB (default 16), BIG_LAYERS (5), BIG_MB (100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-[[ -n ${PUSHX_TEST_REGISTRY:-} ]] || . tests/env.sh
-
-RUNS=${RUNS:-7}
-LAYER_MB=${LAYER_MB:-16}
+. bench/lib.sh
 BIG_LAYERS=${BIG_LAYERS:-5}
 BIG_MB=${BIG_MB:-100}
-cargo build --release --quiet
-BIN="$ROOT/target/release"
-export DOCKER_CONFIG="${DOCKER_CONFIG:-$W/docker-config}"
-mkdir -p "$DOCKER_CONFIG/cli-plugins"
-ln -sf "$BIN/docker-pushx" "$DOCKER_CONFIG/cli-plugins/docker-pushx"
 R=$PUSHX_TEST_REGISTRY
 V="$W/verify-bench"
 mkdir -p "$V/img"
