@@ -320,35 +320,23 @@ async fn push_one<E: Engine, R: Remote>(
         res.size = Some(held.size);
         res.layers.existing = held.layers;
         held.digest
-    } else if let Some(digest) =
-        fanout::copied(remote, target, found, reporter, policy, how, &mut res).await
-    {
-        digest
-    } else if res.error.is_some() {
-        res.duration_ms = started.elapsed().as_millis() as u64;
-        reporter.done(&res);
-        return res;
     } else {
-        // A retry re-runs the whole push: the engine skips the layers that already arrived, so
-        // it resumes rather than restarts.
-        res.via = Via::Daemon;
-        let pushed = with_retries(policy, reporter, &name, "push", &mut res.attempts, || {
-            stream_push(engine, target, found, reporter, &name, policy.stall_timeout)
-        })
-        .await;
-        let state = match pushed {
-            Ok(s) => s,
-            Err(PushFailed { error, state }) => {
-                fill(&mut res, &state);
-                res.fail(error, &target.domain);
+        let landed =
+            match fanout::copied(remote, target, found, reporter, policy, how, &mut res).await {
+                CopyOutcome::Landed(digest) => Some(digest),
+                CopyOutcome::Failed => None,
+                CopyOutcome::ThroughDaemon => {
+                    daemon_push(engine, target, found, reporter, policy, &mut res).await
+                }
+            };
+        match landed {
+            Some(digest) => digest,
+            None => {
                 res.duration_ms = started.elapsed().as_millis() as u64;
                 reporter.done(&res);
                 return res;
             }
-        };
-        fill(&mut res, &state);
-        res.status = Status::Pushed;
-        state.digest.clone().unwrap_or_default()
+        }
     };
 
     if policy.verify != VerifyMode::None {
@@ -409,6 +397,37 @@ async fn push_one<E: Engine, R: Remote>(
     res.duration_ms = started.elapsed().as_millis() as u64;
     reporter.done(&res);
     res
+}
+
+/// Push `target` through the engine, retrying as `policy` says, filling in `res`: the digest,
+/// or `None` when it failed (`res` says why). A retry re-runs the whole push: the engine skips
+/// the layers that already arrived, so it resumes rather than restarts.
+async fn daemon_push<E: Engine>(
+    engine: &E,
+    target: &Reference,
+    found: &Found,
+    reporter: &dyn Reporter,
+    policy: &Policy,
+    res: &mut TargetResult,
+) -> Option<String> {
+    let name = target.to_string();
+    res.via = Via::Daemon;
+    let pushed = with_retries(policy, reporter, &name, "push", &mut res.attempts, || {
+        stream_push(engine, target, found, reporter, &name, policy.stall_timeout)
+    })
+    .await;
+    match pushed {
+        Ok(state) => {
+            fill(res, &state);
+            res.status = Status::Pushed;
+            Some(state.digest.clone().unwrap_or_default())
+        }
+        Err(PushFailed { error, state }) => {
+            fill(res, &state);
+            res.fail(error, &target.domain);
+            None
+        }
+    }
 }
 
 fn fill(res: &mut TargetResult, s: &PushState) {
@@ -514,7 +533,7 @@ async fn stream_push<E: Engine>(
 
 mod fanout;
 mod verification;
-use fanout::How;
+use fanout::{CopyOutcome, How};
 use verification::{Verified, VerifyFailed, verify_push};
 
 #[cfg(test)]

@@ -157,9 +157,18 @@ async fn use_copy<E: Engine, R: Remote>(shared: &Shared<E, R>, groups: &[Vec<Ref
     }
 }
 
-/// For a target to be copied (`how`), the copy: `Some(digest)` when it landed (`res` filled
-/// in); `None` with `res.error` set when it failed for good; `None` without, when the engine
-/// should push it (not a copy, or a copy that cannot be done from here: said in progress).
+/// What became of a target to be copied.
+pub(super) enum CopyOutcome {
+    /// It landed with this digest (the result filled in).
+    Landed(String),
+    /// It failed for good (the result says why).
+    Failed,
+    /// The engine is to push it: not a copy, or one that cannot be done from here (said in
+    /// the progress).
+    ThroughDaemon,
+}
+
+/// For a target to be copied (`how`), the copy, filling in `res`.
 pub(super) async fn copied<R: Remote>(
     remote: &R,
     target: &Reference,
@@ -168,9 +177,9 @@ pub(super) async fn copied<R: Remote>(
     policy: &Policy,
     how: &How,
     res: &mut TargetResult,
-) -> Option<String> {
+) -> CopyOutcome {
     let How::CopyFrom(origin) = how else {
-        return None;
+        return CopyOutcome::ThroughDaemon;
     };
     let Origin { from, auth, digest } = origin.as_ref();
     let name = target.to_string();
@@ -217,7 +226,7 @@ pub(super) async fn copied<R: Remote>(
                 mounted: c.mounted,
             };
             res.bytes_pushed = c.bytes;
-            Some(digest.clone())
+            CopyOutcome::Landed(digest.clone())
         }
         Err(CopyFailed {
             error,
@@ -230,11 +239,11 @@ pub(super) async fn copied<R: Remote>(
                     error.message
                 ),
             );
-            None
+            CopyOutcome::ThroughDaemon
         }
         Err(CopyFailed { error, .. }) => {
             res.fail(error, &target.domain);
-            None
+            CopyOutcome::Failed
         }
     }
 }
